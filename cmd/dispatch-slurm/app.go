@@ -1,0 +1,54 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Exit codes. Configuration errors get their own code so that systemd can be told not to
+// restart on them (RestartPreventExitStatus).
+const (
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// usageError marks errors in how the command was called.
+type usageError struct{ error }
+
+func exitCode(err error) int {
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:  "dispatch-slurm",
+		Usage: "run Arvados containers as Slurm batch jobs",
+		Description: "A drop-in replacement for Arvados's crunch-dispatch-slurm.\n\n" +
+			"Example:\n   dispatch-slurm version",
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		HideHelpCommand: true,
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError{err}
+		},
+		Commands: []*cli.Command{
+			{
+				Name:  "version",
+				Usage: "print the version",
+				Action: func(c *cli.Context) error {
+					_, err := fmt.Fprintf(c.App.Writer, "dispatch-slurm %s (%s %s/%s)\n",
+						version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+					return err
+				},
+			},
+		},
+	}
+}

@@ -8,10 +8,11 @@ type ReasonClass int
 // Reason classes.
 const (
 	// ReasonWaiting: the job waits its turn (Resources, Priority, Dependency, BeginTime…).
+	// Reasons this table does not know are in this class (see KnownReason).
 	ReasonWaiting ReasonClass = iota
 	// ReasonAttention: the job cannot start now for a reason that may clear: a down or
 	// inactive partition or node, a hold, a group/user/account limit. Users should see it;
-	// it never ends the container. Unknown reasons are in this class.
+	// it never ends the container.
 	ReasonAttention
 	// ReasonNever: the job will never start as submitted: it asks for more than any node or
 	// the partition allows (PartitionConfig), for features nobody has (BadConstraints), for
@@ -33,7 +34,7 @@ func (c ReasonClass) String() string {
 }
 
 // reasonClasses are Slurm's pending reasons (job_reason_string in
-// src/common/slurm_protocol_defs.c) that are not in the attention class.
+// src/common/slurm_protocol_defs.c), except the QOS and association limits (see limitClass).
 var reasonClasses = map[string]ReasonClass{
 	// Waiting normally.
 	"None":                 ReasonWaiting,
@@ -52,6 +53,19 @@ var reasonClasses = map[string]ReasonClass{
 	"BurstBufferStageIn":   ReasonWaiting,
 	"PowerNotAvail":        ReasonWaiting,
 	"PowerReserved":        ReasonWaiting,
+
+	// Needs attention, can clear: maintenance, holds, accounting policy, node trouble.
+	"PartitionDown":     ReasonAttention,
+	"PartitionInactive": ReasonAttention,
+	"ReqNodeNotAvail":   ReasonAttention,
+	"NodeDown":          ReasonAttention,
+	"FrontEndDown":      ReasonAttention,
+	"JobHeldAdmin":      ReasonAttention,
+	"JobHeldUser":       ReasonAttention,
+	"AccountingPolicy":  ReasonAttention,
+	"NonZeroExitCode":   ReasonAttention,
+	"SystemFailure":     ReasonAttention,
+	"JobLaunchFailure":  ReasonAttention,
 
 	// Never clears for this job.
 	"PartitionConfig":          ReasonNever, // more cpus (or other resources) than any node in the partition
@@ -73,22 +87,41 @@ var reasonClasses = map[string]ReasonClass{
 
 // ClassifyReason classifies a pending job's reason as squeue %r prints it. squeue prints the
 // job's state_desc instead when it has one ("ReqNodeNotAvail, UnavailableNodes:n1"): the
-// first word decides.
+// first word decides. A reason the table does not know is waiting (a newer Slurm's reason
+// must not end containers); callers log it once (KnownReason).
 func ClassifyReason(reason string) ReasonClass {
+	c, _ := classifyReason(reason)
+	return c
+}
+
+// KnownReason reports whether ClassifyReason knows reason (rather than defaulting to waiting).
+func KnownReason(reason string) bool {
+	_, ok := classifyReason(reason)
+	return ok
+}
+
+func classifyReason(reason string) (ReasonClass, bool) {
 	reason = strings.TrimSpace(reason)
 	if i := strings.IndexAny(reason, ", :("); i >= 0 {
 		reason = reason[:i]
 	}
 	if c, ok := reasonClasses[reason]; ok {
-		return c
+		return c, true
 	}
-	if perJobLimit(reason) {
-		return ReasonNever
+	return limitClass(reason)
+}
+
+// limitClass classifies QOS and association limits: a limit on a single job's size never
+// clears for that job; group, per-user and per-account limits clear as other jobs end.
+func limitClass(r string) (ReasonClass, bool) {
+	switch {
+	case perJobLimit(r):
+		return ReasonNever, true
+	case strings.HasPrefix(r, "QOS"), strings.HasPrefix(r, "Assoc"),
+		strings.HasPrefix(r, "Max") && strings.HasSuffix(r, "PerAccount"):
+		return ReasonAttention, true
 	}
-	// PartitionDown, PartitionInactive, ReqNodeNotAvail, NodeDown, FrontEndDown,
-	// JobHeldAdmin, JobHeldUser, group, per-user and per-account QOS/association limits,
-	// AccountingPolicy, and any reason this table does not know.
-	return ReasonAttention
+	return ReasonWaiting, false
 }
 
 // perJobLimit reports whether reason is a QOS or association limit on a single job's size

@@ -63,8 +63,6 @@ func TestClassifyReason(t *testing.T) {
 		{"NonZeroExitCode", ReasonAttention},
 		{"SystemFailure", ReasonAttention},
 		{"JobLaunchFailure", ReasonAttention},
-		{"SomethingSlurm23Added", ReasonAttention},
-		{"", ReasonAttention},
 
 		// Never clears for this job.
 		{"PartitionConfig", ReasonNever},
@@ -101,6 +99,22 @@ func TestClassifyReason(t *testing.T) {
 	for _, tt := range tests {
 		if got := ClassifyReason(tt.reason); got != tt.want {
 			t.Errorf("ClassifyReason(%q) = %v, want %v", tt.reason, got, tt.want)
+		}
+		if !KnownReason(tt.reason) {
+			t.Errorf("KnownReason(%q) = false for a reason in the table", tt.reason)
+		}
+	}
+}
+
+func TestUnknownReasonsAreWaitingAndNotKnown(t *testing.T) {
+	// A reason a newer Slurm adds must never end a container: it is waiting, and callers
+	// log it once because KnownReason is false.
+	for _, r := range []string{"SomethingSlurm23Added", "", "MaxSomething", "Partition"} {
+		if got := ClassifyReason(r); got != ReasonWaiting {
+			t.Errorf("ClassifyReason(%q) = %v, want waiting", r, got)
+		}
+		if KnownReason(r) {
+			t.Errorf("KnownReason(%q) = true, want false", r)
 		}
 	}
 }

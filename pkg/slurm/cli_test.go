@@ -74,6 +74,7 @@ func TestSubmitRefusesBadRequestsWithoutRunningAnything(t *testing.T) {
 	}{
 		{"a name that is not a container uuid", SubmitRequest{Name: "zzzzz-dz642-short", Script: []byte("x")}},
 		{"a name with shell characters", SubmitRequest{Name: "zzzzz-dz642-0123456789abcd;", Script: []byte("x")}},
+		{"a name with a quote", SubmitRequest{Name: "zzzzz-dz642-0123456789abc'd", Script: []byte("x")}},
 		{"a negative nice", SubmitRequest{Name: testUUID, Nice: -1, Script: []byte("x")}},
 		{"a nice above Slurm's range", SubmitRequest{Name: testUUID, Nice: MaxNice + 1, Script: []byte("x")}},
 		{"no script", SubmitRequest{Name: testUUID}},

@@ -32,7 +32,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Name:  "dispatch-slurm",
 		Usage: "run Arvados containers as Slurm batch jobs",
 		Description: "A drop-in replacement for Arvados's crunch-dispatch-slurm.\n\n" +
-			"Example:\n   dispatch-slurm version",
+			"Example:\n   ARVADOS_API_HOST=zzzzz.example.org ARVADOS_API_TOKEN=... dispatch-slurm run --max-jobs=500\n" +
+			"   dispatch-slurm run --help",
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		HideHelpCommand: true,
@@ -40,6 +41,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return usageError{err}
 		},
 		Commands: []*cli.Command{
+			runCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",

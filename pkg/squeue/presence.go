@@ -82,6 +82,9 @@ type provisional struct {
 	priority int64
 	at       time.Time
 	noted    bool // NoteSubmitted (not only reserved by InitialNice)
+	// jobID is the id sbatch returned ("" when ambiguous). Such a job is believed alive
+	// until a snapshot shows it or its absence is confirmed (see suspect).
+	jobID string
 }
 
 // finishedStates are Slurm's job states after which the job will not run again.
@@ -183,7 +186,7 @@ func (w *Watcher) NoteSubmitted(uuid, jobID string, nice int, priority int64, at
 		rec.lastID = jobID
 	}
 	if !rec.inSnap {
-		w.incoming[uuid] = &provisional{nice: nice, priority: priority, at: at, noted: true}
+		w.incoming[uuid] = &provisional{nice: nice, priority: priority, at: at, noted: true, jobID: jobID}
 	}
 	w.placed = nil
 }

@@ -470,3 +470,57 @@ func TestJobsMissingFromSuspectOutputAreNotGoneWhileRecentlySeen(t *testing.T) {
 		t.Fatalf("still unhealthy once the losses are explained: %s", why)
 	}
 }
+
+// TestJobsSubmittedButNotYetSeenAreNotGoneOnEmptyOutput: jobs we submitted (with an id) that
+// no snapshot has shown yet, because squeue started failing right after the submit, and then
+// squeue printing nothing (lookups too): the empty output is suspect, and the jobs are not
+// confirmed absent. Found by the end-to-end scenario "squeue failing, then printing nothing":
+// the first good snapshot after the submits was empty and counted as evidence, so the
+// dispatcher unlocked and cancelled containers whose jobs were alive.
+func TestJobsSubmittedButNotYetSeenAreNotGoneOnEmptyOutput(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.cycles(1)
+	for n := 1; n <= 3; n++ {
+		id := h.slurm.add(uuid(n), "RUNNING", 0)
+		h.w.NoteSubmitted(uuid(n), id, 0, 1, h.clock.Now())
+	}
+	h.slurm.failNext("Snapshot", 3)
+	for range 3 {
+		if err := h.cycle(); err == nil {
+			t.Fatal("the injected squeue failure did not fail the cycle")
+		}
+	}
+	h.slurm.lookupLies = true
+	h.slurm.setMangle(func(s *slurm.Snapshot) { s.Jobs = nil })
+	h.cycles(8)
+	for n := 1; n <= 3; n++ {
+		if p := h.w.Presence(uuid(n)); p.Kind == AbsentConfirmed {
+			t.Fatalf("%s confirmed absent on empty output: %+v", uuid(n), p)
+		}
+		if h.w.AbsentInSnapshotAfter(uuid(n), time.Time{}) {
+			t.Fatalf("%s may be submitted again on empty output", uuid(n))
+		}
+	}
+	h.slurm.lookupLies = false
+	h.slurm.setMangle(nil)
+	h.cycles(1)
+	for n := 1; n <= 3; n++ {
+		if p := h.w.Presence(uuid(n)); p.Kind != Present {
+			t.Fatalf("%s after squeue recovered: %v, want present", uuid(n), p.Kind)
+		}
+	}
+}
+
+// TestAJobThatEndsBeforeAnySnapshotShowsItIsConfirmedAbsent: a job we submitted that finished
+// before any snapshot saw it, alone in the queue: the empty snapshots are suspect (the job is
+// believed alive), and lookups that find it finished confirm its absence.
+func TestAJobThatEndsBeforeAnySnapshotShowsItIsConfirmedAbsent(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.cycles(1)
+	id := h.slurm.add(uuid(1), "COMPLETED", 0)
+	h.w.NoteSubmitted(uuid(1), id, 0, 1, h.clock.Now())
+	h.cycles(3)
+	if p := h.w.Presence(uuid(1)); p.Kind != AbsentConfirmed || p.Ending.JobID != id || p.Ending.State != "COMPLETED" {
+		t.Fatalf("presence %+v, want absent-confirmed, COMPLETED", p)
+	}
+}

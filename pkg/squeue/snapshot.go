@@ -55,7 +55,7 @@ func (w *Watcher) apply(snap *slurm.Snapshot, started time.Time) cycleWork {
 		if !suspect {
 			rec.misses++
 		}
-		if rec.misses >= 2 || (suspect && (w.baseline[uuid] || rec.misses > 0)) {
+		if rec.misses >= 2 || (suspect && (w.believedAlive(uuid) || rec.misses > 0)) {
 			lookups = append(lookups, lookupTask{uuid: uuid, lastID: rec.lastID, action: rec.lastAction,
 				suspect: suspect, misses: rec.misses})
 		}
@@ -92,12 +92,21 @@ func boolInt(b bool) int {
 // baseline: our jobs of the last good snapshot, plus those seen since, minus those whose
 // absence was confirmed. So suspicion lasts while the losses stay unexplained (squeue printing
 // nothing for a while, or a wrapper pointed at the wrong cluster) and ends once lookups have
-// confirmed them job by job.
+// confirmed them job by job. Jobs we submitted (sbatch gave an id) that no snapshot has shown
+// yet are believed alive too: squeue may have failed from right after the submit.
 func (w *Watcher) suspect(snap *slurm.Snapshot, byName map[string][]slurm.Job) bool {
 	lost, had := 0, len(w.baseline)
 	for uuid := range w.baseline {
 		if byName[uuid] == nil {
 			lost++
+		}
+	}
+	for uuid := range w.incoming {
+		if !w.baseline[uuid] && w.believedAlive(uuid) {
+			had++
+			if byName[uuid] == nil {
+				lost++
+			}
 		}
 	}
 	why := ""
@@ -120,6 +129,13 @@ func (w *Watcher) suspect(snap *slurm.Snapshot, byName map[string][]slurm.Job) b
 	w.log.Log(level, "suspect squeue snapshot: the jobs it lacks count as absent only when lookups show them ended",
 		zap.String("reason", why), zap.Int("skipped", snap.Skipped), zap.Int("lost", lost), zap.Int("had", had))
 	return true
+}
+
+// believedAlive reports whether a job of uuid is believed alive: seen in the last good
+// snapshot or since, or submitted (sbatch gave an id) and not shown by any snapshot yet.
+func (w *Watcher) believedAlive(uuid string) bool {
+	p := w.incoming[uuid]
+	return w.baseline[uuid] || p != nil && p.noted && p.jobID != ""
 }
 
 // prune forgets records with no evidence for a while whose container is not locked by us, and

@@ -40,6 +40,10 @@ type Observation struct {
 	// Paused: submitting is paused because our configuration looks wrong. Probe: this
 	// container may submit anyway, as the probe that tells whether it still is.
 	Paused, Probe bool
+	// NeverClearsOurs: the job's never-clearing pending reason is shared by so many of our
+	// containers, with none of our jobs able to start, that it is our configuration's fault
+	// (DESIGN.md invariant 8): the container is not cancelled.
+	NeverClearsOurs bool
 	// Last is what we did last.
 	Last Last
 }
@@ -234,6 +238,10 @@ func present(o Observation) Action {
 	}
 	switch o.Presence.Class {
 	case slurm.ReasonNever:
+		if o.NeverClearsOurs {
+			return status(o, "warning", fmt.Sprintf("Slurm job %s pending: %s (the dispatcher's Slurm configuration "+
+				"looks wrong: other containers' jobs are stuck the same way)", j.ID, j.Reason))
+		}
 		return Action{Kind: CancelContainer, Key: "error", Reason: "pending for a reason that never clears",
 			Message: fmt.Sprintf("Slurm job %s can never start: %s", j.ID, j.Reason)}
 	case slurm.ReasonAttention:

@@ -146,6 +146,12 @@ func TestDecide(t *testing.T) {
 		{name: "a job that can never start (more cpus than any node) cancels the container with Slurm's reason",
 			change: func(o *Observation) { o.Presence = alive("PENDING", "PartitionConfig", slurm.ReasonNever) },
 			want:   CancelContainer, key: "error", msg: "Slurm job 7 can never start: PartitionConfig"},
+		{name: "a job that can never start like most of ours (our misconfiguration) only gets a warning",
+			change: func(o *Observation) {
+				o.Presence = alive("PENDING", "PartitionConfig", slurm.ReasonNever)
+				o.NeverClearsOurs = true
+			},
+			want: SetRuntimeStatus, key: "warning", msg: "configuration looks wrong"},
 		{name: "a job that started while the container is still Locked is waited for (crunch-run starting)",
 			change: func(o *Observation) { o.Presence = alive("RUNNING", "None", slurm.ReasonWaiting) }, want: Wait},
 		{name: "a Running container with its job running is left alone",

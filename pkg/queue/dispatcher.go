@@ -31,18 +31,21 @@ type Dispatcher struct {
 	pollMu                        sync.Mutex // one poll at a time
 	ops                           sync.WaitGroup
 
-	mu           sync.Mutex
-	token        string
-	cluster      string
-	trackers     map[string]*tracker
-	rej          *rejections
-	pollFailures int
-	lastPollErr  error
-	lastPollAt   time.Time // start of the last successful poll
-	wantedDirty  bool
-	orphans      map[string]squeue.UnwantedReason
-	lastSweep    time.Time
-	skipped      map[string]bool // uuids already logged as skipped
+	mu       sync.Mutex
+	token    string
+	cluster  string
+	trackers map[string]*tracker
+	rej      *rejections
+	// neverOurs is the never-clearing pending reason blamed on our configuration in the last
+	// pass ("" when none); neverOursLogged the last one logged.
+	neverOurs, neverOursLogged string
+	pollFailures               int
+	lastPollErr                error
+	lastPollAt                 time.Time // start of the last successful poll
+	wantedDirty                bool
+	orphans                    map[string]squeue.UnwantedReason
+	lastSweep                  time.Time
+	skipped                    map[string]bool // uuids already logged as skipped
 }
 
 // tracker is what the dispatcher knows about one container it owns or owned.
@@ -236,6 +239,10 @@ func (d *Dispatcher) Healthy() (bool, string) {
 	defer d.mu.Unlock()
 	if ok, why := d.rej.health(); !ok {
 		return false, why
+	}
+	if d.neverOurs != "" {
+		return false, "our Slurm jobs are all pending for a reason that never clears (" + d.neverOurs +
+			"): check the sbatch arguments"
 	}
 	if n := d.pollFailures; n >= d.cfg.PollFailuresUntilUnhealthy {
 		return false, fmt.Sprintf("the API poll failed %d times in a row: %v", n, d.lastPollErr)

@@ -32,6 +32,7 @@ func (d *Dispatcher) pass(ctx context.Context) *sync.WaitGroup {
 			"our Slurm configuration looks wrong; pausing all submitting, keeping every lock, cancelling nothing",
 			zap.String("action", "pause"), zap.String("reason", msg))
 	}
+	d.neverOurs = d.neverClearingMisconfig()
 	ts := make([]*tracker, 0, len(d.trackers))
 	for _, t := range d.trackers {
 		if !t.busy {
@@ -154,6 +155,8 @@ func (d *Dispatcher) observe(t *tracker, now time.Time) observation {
 		Gone: t.gone, TokenUUID: d.token, Presence: p,
 		SubmitRule: d.w.AbsentInSnapshotAfter(t.uuid, since),
 		Adopted:    t.adopted, Invalid: t.invalid, Paused: d.rej.paused, Last: t.last,
+		NeverClearsOurs: p.Kind == squeue.Present && p.Class == slurm.ReasonNever &&
+			d.neverOurs != "" && reasonKey(p.Job.Reason) == d.neverOurs,
 	}}
 }
 
@@ -263,4 +266,50 @@ func (d *Dispatcher) prepare(t *tracker) {
 func ownPartitionFault(c arvados.Container, msg string) bool {
 	return len(c.SchedulingParameters.Partitions) > 0 && partitionMessage(msg) &&
 		!strings.Contains(strings.ToLower(msg), "account")
+}
+
+// neverClearingMisconfig returns the never-clearing pending reason that at least
+// RejectionBurst of our containers' jobs share while none of our jobs is running or waiting
+// normally (jobs held for a reason that may clear prove nothing): a template that makes every job impossible (more cpus than any node, a feature
+// nobody has) is our misconfiguration, not the containers' (DESIGN.md invariant 8), and
+// must not cancel the queue. "" when there is none. Callers hold d.mu.
+func (d *Dispatcher) neverClearingMisconfig() string {
+	counts := map[string]int{}
+	for _, t := range d.trackers {
+		p := d.w.Presence(t.uuid)
+		if p.Kind != squeue.Present {
+			continue
+		}
+		switch {
+		case !pending(p.Job.State) || p.Class == slurm.ReasonWaiting:
+			return "" // one of our jobs runs or can: the configuration works
+		case p.Class == slurm.ReasonNever:
+			counts[reasonKey(p.Job.Reason)]++
+		}
+	}
+	best, n := "", 0
+	for r, c := range counts {
+		if c > n || c == n && r < best {
+			best, n = r, c
+		}
+	}
+	if n < d.cfg.RejectionBurst {
+		return ""
+	}
+	if best != d.neverOursLogged {
+		d.log.Error("many of our jobs are pending for the same reason that never clears and none can start: "+
+			"our Slurm configuration looks wrong; cancelling none of their containers",
+			zap.String("reason", best), zap.Int("jobs", n), zap.String("action", "hold"))
+	}
+	d.neverOursLogged = best
+	return best
+}
+
+// reasonKey is the first word of a pending reason (squeue may add details after it).
+func reasonKey(r string) string {
+	r = strings.TrimSpace(r)
+	if i := strings.IndexAny(r, ", :("); i >= 0 {
+		r = r[:i]
+	}
+	return r
 }

@@ -369,3 +369,63 @@ func TestTheOrphanSweepReportsJobsOfContainersThatAreNotOurs(t *testing.T) {
 		}
 	}
 }
+
+// TestJobsAllPendingForTheSameNeverClearingReasonCancelNothing: a template that makes every
+// job impossible (say --cpus-per-task far above any node) is accepted by sbatch and leaves
+// every job pending on PartitionConfig. That is our misconfiguration (DESIGN.md invariant
+// 8): no container is cancelled, health says why; once one of our jobs can start, a job
+// stuck that way is the container's own and its container is cancelled.
+func TestJobsAllPendingForTheSameNeverClearingReasonCancelNothing(t *testing.T) {
+	var cs []arvados.Container
+	for i := range 4 {
+		cs = append(cs, lockedOurs(i+1, arvados.Locked))
+	}
+	u := newUnit(t, Config{TokenUUID: testToken}, cs...)
+	for _, c := range cs {
+		u.w.setPresence(c.UUID, alive("PENDING", "PartitionConfig", slurm.ReasonNever))
+	}
+	poll(t, u)
+	for range 3 {
+		u.d.Pass(context.Background())
+	}
+	for _, c := range cs {
+		if got := u.api.get(c.UUID); got.State != arvados.Locked || got.RuntimeStatus["error"] != nil {
+			t.Fatalf("%s: state %s, runtime_status %v; want Locked and no error", c.UUID, got.State, got.RuntimeStatus)
+		}
+	}
+	if ok, why := u.d.Healthy(); ok || !strings.Contains(why, "PartitionConfig") {
+		t.Fatalf("Healthy = %v %q, want false naming the reason", ok, why)
+	}
+
+	// One of our jobs starts: the configuration works, so the stuck ones are the containers'.
+	u.w.setPresence(cs[0].UUID, alive("RUNNING", "None", slurm.ReasonWaiting))
+	for range 3 {
+		u.d.Pass(context.Background())
+	}
+	for _, c := range cs[1:] {
+		got := u.api.get(c.UUID)
+		if msg, _ := got.RuntimeStatus["error"].(string); got.State != arvados.Cancelled || !strings.Contains(msg, "PartitionConfig") {
+			t.Fatalf("%s: state %s, runtime_status %v; want Cancelled with the reason", c.UUID, got.State, got.RuntimeStatus)
+		}
+	}
+	if ok, why := u.d.Healthy(); !ok {
+		t.Fatalf("still unhealthy once a job could start: %s", why)
+	}
+}
+
+func TestAFewJobsPendingForANeverClearingReasonAreTheContainersOwn(t *testing.T) {
+	cs := []arvados.Container{lockedOurs(1, arvados.Locked), lockedOurs(2, arvados.Locked)}
+	u := newUnit(t, Config{TokenUUID: testToken}, cs...)
+	for _, c := range cs {
+		u.w.setPresence(c.UUID, alive("PENDING", "PartitionConfig", slurm.ReasonNever))
+	}
+	poll(t, u)
+	for range 3 {
+		u.d.Pass(context.Background())
+	}
+	for _, c := range cs {
+		if got := u.api.get(c.UUID); got.State != arvados.Cancelled {
+			t.Fatalf("%s: state %s; two (fewer than RejectionBurst) impossible jobs are the containers' own", c.UUID, got.State)
+		}
+	}
+}

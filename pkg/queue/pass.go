@@ -156,7 +156,7 @@ func (d *Dispatcher) observe(t *tracker, now time.Time) observation {
 		SubmitRule: d.w.AbsentInSnapshotAfter(t.uuid, since),
 		Adopted:    t.adopted, Invalid: t.invalid, Paused: d.rej.paused, Last: t.last,
 		NeverClearsOurs: p.Kind == squeue.Present && p.Class == slurm.ReasonNever &&
-			d.neverOurs != "" && reasonKey(p.Job.Reason) == d.neverOurs,
+			d.neverOurs != "" && slurm.ReasonKey(p.Job.Reason) == d.neverOurs,
 	}}
 }
 
@@ -284,7 +284,7 @@ func (d *Dispatcher) neverClearingMisconfig() string {
 		case !pending(p.Job.State) || p.Class == slurm.ReasonWaiting:
 			return "" // one of our jobs runs or can: the configuration works
 		case p.Class == slurm.ReasonNever:
-			counts[reasonKey(p.Job.Reason)]++
+			counts[slurm.ReasonKey(p.Job.Reason)]++
 		}
 	}
 	best, n := "", 0
@@ -303,13 +303,4 @@ func (d *Dispatcher) neverClearingMisconfig() string {
 	}
 	d.neverOursLogged = best
 	return best
-}
-
-// reasonKey is the first word of a pending reason (squeue may add details after it).
-func reasonKey(r string) string {
-	r = strings.TrimSpace(r)
-	if i := strings.IndexAny(r, ", :("); i >= 0 {
-		r = r[:i]
-	}
-	return r
 }

@@ -100,11 +100,18 @@ func KnownReason(reason string) bool {
 	return ok
 }
 
-func classifyReason(reason string) (ReasonClass, bool) {
+// ReasonKey is the word of a pending reason that decides its class: squeue may print details
+// after it ("ReqNodeNotAvail, UnavailableNodes:n1").
+func ReasonKey(reason string) string {
 	reason = strings.TrimSpace(reason)
 	if i := strings.IndexAny(reason, ", :("); i >= 0 {
 		reason = reason[:i]
 	}
+	return reason
+}
+
+func classifyReason(reason string) (ReasonClass, bool) {
+	reason = ReasonKey(reason)
 	if c, ok := reasonClasses[reason]; ok {
 		return c, true
 	}

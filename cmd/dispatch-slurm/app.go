@@ -32,7 +32,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Name:  "dispatch-slurm",
 		Usage: "run Arvados containers as Slurm batch jobs",
 		Description: "A drop-in replacement for Arvados's crunch-dispatch-slurm.\n\n" +
-			"Example:\n   ARVADOS_API_HOST=zzzzz.example.org ARVADOS_API_TOKEN=... dispatch-slurm run --max-jobs=500\n" +
+			"Example:\n   dispatch-slurm run --config /etc/arvados/config.yml\n" +
+			"   ARVADOS_API_HOST=zzzzz.example.org ARVADOS_API_TOKEN=... dispatch-slurm run --max-jobs=500\n" +
+			"   dispatch-slurm config check --config /etc/arvados/config.yml\n" +
 			"   dispatch-slurm run --help",
 		Writer:          stdout,
 		ErrWriter:       stderr,
@@ -42,6 +44,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			runCommand(),
+			configCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",

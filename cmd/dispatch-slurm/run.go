@@ -8,18 +8,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/google/shlex"
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/dispatch-slurm/dispatch-slurm/pkg/arvados"
+	"github.com/dispatch-slurm/dispatch-slurm/pkg/config"
 	"github.com/dispatch-slurm/dispatch-slurm/pkg/queue"
 	"github.com/dispatch-slurm/dispatch-slurm/pkg/slurm"
 	"github.com/dispatch-slurm/dispatch-slurm/pkg/squeue"
@@ -29,24 +29,27 @@ import (
 // DISPATCH_SLURM_POLL_PERIOD.
 const envPrefix = "DISPATCH_SLURM_"
 
-var clusterIDRe = regexp.MustCompile(`^[a-z0-9]{5}$`)
-
 func envVar(flag string) []string {
 	return []string{envPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
 }
 
 const runExample = `Example:
+   dispatch-slurm run --config /etc/arvados/config.yml
+
    ARVADOS_API_HOST=zzzzz.example.org ARVADOS_API_TOKEN=... \
    dispatch-slurm run --poll-period=10s --squeue-period=2s --max-jobs=1000 \
      --crunch-run-command="/usr/bin/crunch-run" --crunch-run-args="--cgroup-parent-subsystem=memory" \
      --sbatch-args="--job-name=%U --mem=%M --cpus-per-task=%C --tmp=%T --partition=%P" \
      --job-env=TMPDIR=/scratch --lock-file=/run/dispatch-slurm.lock
 
-The API host and token come from ARVADOS_API_HOST, ARVADOS_API_TOKEN and
-ARVADOS_API_HOST_INSECURE. Every flag can also be set with an environment variable:
-DISPATCH_SLURM_<FLAG NAME IN CAPITALS, DASHES AS UNDERSCORES>, e.g. DISPATCH_SLURM_MAX_JOBS=500.
-sbatch template placeholders: %U uuid, %C vcpus, %M MiB of memory, %T MiB of scratch,
-%P partitions, %G GPUs, %W minutes of max run time, %% a percent sign.
+The configuration comes from the file given with --config (our YAML, or the Arvados cluster
+config that drives crunch-dispatch-slurm; default $ARVADOS_CONFIG, else
+/etc/arvados/config.yml if it exists), then ARVADOS_API_HOST, ARVADOS_API_TOKEN and
+ARVADOS_API_HOST_INSECURE, then the flags given, which override the file. Every flag can
+also be set with an environment variable: DISPATCH_SLURM_<FLAG NAME IN CAPITALS, DASHES AS
+UNDERSCORES>, e.g. DISPATCH_SLURM_MAX_JOBS=500. "dispatch-slurm config dump" prints the
+effective configuration. sbatch template placeholders: %U uuid, %C vcpus, %M MiB of memory,
+%T MiB of scratch, %P partitions, %G GPUs, %W minutes of max run time, %% a percent sign.
 SIGTERM stops polling and leaves the Slurm jobs running; a second SIGTERM exits at once.`
 
 func runCommand() *cli.Command {
@@ -59,58 +62,158 @@ func runCommand() *cli.Command {
 			return usageError{err}
 		},
 		Action: func(c *cli.Context) error {
-			rc, err := runConfigFrom(c)
+			rc, notices, err := runConfigFrom(c)
 			if err != nil {
-				return usageError{err}
+				for _, n := range notices {
+					fmt.Fprintln(c.App.ErrWriter, n)
+				}
+				return err
 			}
-			return rc.run(c.Context, c.App.ErrWriter)
+			return rc.run(c.Context, c.App.ErrWriter, notices)
 		},
 	}
 }
 
+// flagKey ties a run flag to the configuration key it overrides when given.
+type flagKey struct {
+	flag, key string
+	// value turns the flag's value into the key's; nil: the flag's value as text.
+	value func(c *cli.Context) (string, error)
+}
+
+// runKeys lists the run flags that set a configuration key. The others (rejection-hold)
+// have no key.
+var runKeys = []flagKey{
+	{flag: "poll-period", key: "dispatch.poll_period"},
+	{flag: "squeue-period", key: "dispatch.squeue_period"},
+	{flag: "max-jobs", key: "dispatch.max_jobs"},
+	{flag: "supervisor-fraction", key: "dispatch.supervisor_fraction", value: supervisorFractionValue},
+	{flag: "crunch-run-command", key: "crunch_run.command"},
+	{flag: "crunch-run-args", key: "crunch_run.args"},
+	{flag: "runtime-engine", key: "crunch_run.runtime_engine"},
+	{flag: "sbatch-args", key: "slurm.sbatch_args"},
+	{flag: "sbatch-gpu-args", key: "slurm.sbatch_gpu_args"},
+	{flag: "supervisor-sbatch-args", key: "slurm.supervisor_sbatch_args"},
+	{flag: "reserve-ram", key: "crunch_run.reserve_extra_ram", value: reserveRAMValue},
+	{flag: "job-env", key: "slurm.environment", value: jobEnvValue},
+	{flag: "sbatch-path", key: "slurm.sbatch"},
+	{flag: "squeue-path", key: "slurm.squeue"},
+	{flag: "scancel-path", key: "slurm.scancel"},
+	{flag: "scontrol-path", key: "slurm.scontrol"},
+	{flag: "slurm-dir", key: "slurm.work_dir"},
+	{flag: "lock-file", key: "lock_file"},
+	{flag: "min-retry-period", key: "dispatch.min_retry_period"},
+	{flag: "max-backoff", key: "dispatch.max_backoff"},
+	{flag: "rejection-burst", key: "dispatch.rejection_burst"},
+	{flag: "orphan-sweep-period", key: "dispatch.orphan_sweep_period"},
+	{flag: "cluster-id", key: "dispatch.cluster_id"},
+	{flag: "log-level", key: "logging.level"},
+	{flag: "log-format", key: "logging.format"},
+}
+
+// applyFlags sets the key of every flag in keys that was given (on the command line or by
+// its environment variable), returning every problem.
+func applyFlags(c *cli.Context, cfg *config.Config, keys []flagKey) []error {
+	var errs []error
+	for _, fk := range keys {
+		if !c.IsSet(fk.flag) {
+			continue
+		}
+		v, err := c.String(fk.flag), error(nil) // any flag's value as text: "200ms", "5"
+		if fk.value != nil {
+			v, err = fk.value(c)
+		}
+		if err == nil {
+			err = cfg.SetFrom(fk.key, v, flagSource(fk.flag))
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// supervisorFractionValue: the flag's negative means no limit, which is the key's 0.
+func supervisorFractionValue(c *cli.Context) (string, error) {
+	switch f := c.Float64("supervisor-fraction"); {
+	case f < 0:
+		return "0", nil
+	case f == 0 || f > 1:
+		return "", fmt.Errorf("--supervisor-fraction %g: want a share in (0, 1], or negative for no limit", f)
+	default:
+		return strconv.FormatFloat(f, 'g', -1, 64), nil
+	}
+}
+
+// reserveRAMValue: the flag is in MiB.
+func reserveRAMValue(c *cli.Context) (string, error) {
+	r := c.Int64("reserve-ram")
+	if r < 0 || r > 1<<30 {
+		return "", fmt.Errorf("--reserve-ram %d: want 0..%d MiB", r, int64(1)<<30)
+	}
+	return strconv.FormatInt(r, 10) + "MiB", nil
+}
+
+// jobEnvValue quotes each KEY=VALUE so that the key's shell-like splitting gives them back.
+// The error never shows a value.
+func jobEnvValue(c *cli.Context) (string, error) {
+	var words []string
+	for i, kv := range c.StringSlice("job-env") {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" || strings.ContainsAny(k, " \t\n\x00") {
+			return "", fmt.Errorf("--job-env #%d: want KEY=VALUE (key %q)", i+1, k)
+		}
+		words = append(words, "'"+strings.ReplaceAll(kv, "'", `'\''`)+"'")
+	}
+	return strings.Join(words, " "), nil
+}
+
 func runFlags() []cli.Flag {
+	def := config.Default()
 	dur := func(name string, def time.Duration, usage string) cli.Flag {
 		return &cli.DurationFlag{Name: name, Value: def, Usage: usage, EnvVars: envVar(name)}
 	}
 	str := func(name, def, usage string) cli.Flag {
 		return &cli.StringFlag{Name: name, Value: def, Usage: usage, EnvVars: envVar(name)}
 	}
+	words := func(name string, def []string, usage string) cli.Flag {
+		return str(name, strings.Join(def, " "), usage)
+	}
 	integer := func(name string, def int, usage string) cli.Flag {
 		return &cli.IntFlag{Name: name, Value: def, Usage: usage, EnvVars: envVar(name)}
 	}
 	return []cli.Flag{
-		dur("poll-period", queue.DefaultPollPeriod, "period of the API poll"),
-		dur("squeue-period", 2*time.Second, "period of squeue"),
-		integer("max-jobs", queue.DefaultMaxJobs, "most containers held locked (and in Slurm) at once"),
-		&cli.Float64Flag{Name: "supervisor-fraction", Value: queue.DefaultSupervisorFrac, EnvVars: envVar("supervisor-fraction"),
+		configFlag(),
+		dur("poll-period", def.Dispatch.PollPeriod, "period of the API poll"),
+		dur("squeue-period", def.Dispatch.SqueuePeriod, "period of squeue"),
+		integer("max-jobs", def.Dispatch.MaxJobs, "most containers held locked (and in Slurm) at once"),
+		&cli.Float64Flag{Name: "supervisor-fraction", Value: def.Dispatch.SupervisorFraction, EnvVars: envVar("supervisor-fraction"),
 			Usage: "share of --max-jobs that supervisor containers may hold (negative: no limit)"},
-		str("crunch-run-command", "crunch-run", "the job's command (split like a shell would, never run by one)"),
-		str("crunch-run-args", "", "extra arguments for crunch-run, before the container uuid"),
-		str("runtime-engine", queue.DefaultRuntimeEngine, "passed to crunch-run as --runtime-engine"),
-		str("sbatch-args", strings.Join(slurm.DefaultTemplateArgs(), " "), "sbatch argument template"),
-		str("sbatch-gpu-args", strings.Join(slurm.DefaultGPUArgs(), " "), "sbatch arguments added for containers that ask for GPUs"),
-		str("supervisor-sbatch-args", "", "sbatch argument template for supervisor containers (default: --sbatch-args)"),
-		&cli.Int64Flag{Name: "reserve-ram", Value: slurm.DefaultReserveRAM >> 20, EnvVars: envVar("reserve-ram"),
+		words("crunch-run-command", def.CrunchRun.Command, "the job's command (split like a shell would, never run by one)"),
+		words("crunch-run-args", def.CrunchRun.Args, "extra arguments for crunch-run, before the container uuid"),
+		str("runtime-engine", def.CrunchRun.RuntimeEngine, "passed to crunch-run as --runtime-engine"),
+		words("sbatch-args", def.Slurm.SbatchArgs, "sbatch argument template"),
+		words("sbatch-gpu-args", def.Slurm.SbatchGPUArgs, "sbatch arguments added for containers that ask for GPUs"),
+		words("supervisor-sbatch-args", def.Slurm.SupervisorSbatchArgs, "sbatch argument template for supervisor containers (default: --sbatch-args)"),
+		&cli.Int64Flag{Name: "reserve-ram", Value: def.CrunchRun.ReserveExtraRAM.Bytes() >> 20, EnvVars: envVar("reserve-ram"),
 			Usage: "MiB added to every job's memory for crunch-run and the container runtime"},
 		&cli.StringSliceFlag{Name: "job-env", EnvVars: envVar("job-env"),
-			Usage: "KEY=VALUE added to the job's environment (repeatable)"},
-		str("sbatch-path", "sbatch", "sbatch command (looked up in PATH)"),
-		str("squeue-path", "squeue", "squeue command (looked up in PATH)"),
-		str("scancel-path", "scancel", "scancel command (looked up in PATH)"),
-		str("scontrol-path", "scontrol", "scontrol command (looked up in PATH)"),
-		str("slurm-dir", "", "sbatch's working directory, where job output lands (default: the current directory)"),
-		str("lock-file", "/var/run/dispatch-slurm.lock", "lock file that keeps a second dispatcher on this host from starting"),
-		dur("min-retry-period", queue.DefaultMinRetryPeriod, "least time between attempts for a container after a failure"),
-		dur("max-backoff", queue.DefaultMaxBackoff, "most time between attempts for a container after repeated failures"),
-		integer("rejection-burst", queue.DefaultRejectionBurst,
+			Usage: "KEY=VALUE added to the job's environment (repeatable; replaces slurm.environment of the config file)"},
+		str("sbatch-path", def.Slurm.SbatchPath, "sbatch command (looked up in PATH)"),
+		str("squeue-path", def.Slurm.SqueuePath, "squeue command (looked up in PATH)"),
+		str("scancel-path", def.Slurm.ScancelPath, "scancel command (looked up in PATH)"),
+		str("scontrol-path", def.Slurm.ScontrolPath, "scontrol command (looked up in PATH)"),
+		str("slurm-dir", def.Slurm.WorkDir, "sbatch's working directory, where job output lands (default: the current directory)"),
+		str("lock-file", def.LockFile, "lock file that keeps a second dispatcher on this host from starting"),
+		dur("min-retry-period", def.Dispatch.MinRetryPeriod, "least time between attempts for a container after a failure"),
+		dur("max-backoff", def.Dispatch.MaxBackoff, "most time between attempts for a container after repeated failures"),
+		integer("rejection-burst", def.Dispatch.RejectionBurst,
 			"distinct containers rejected by sbatch with the same message that pause submitting (misconfiguration)"),
 		dur("rejection-hold", queue.DefaultRejectionHold,
 			"how long a container rejected by sbatch is held before it is cancelled, unless others are rejected the same way"),
-		dur("orphan-sweep-period", queue.DefaultOrphanSweepPeriod, "period of the sweep for jobs whose containers are not ours"),
-		str("cluster-id", "", "our cluster's uuid prefix: only containers and jobs named <cluster-id>-dz642-… are ours "+
-			"(default: the prefix of the API token's uuid)"),
-		str("log-level", "info", "debug, info, warn or error"),
-		str("log-format", "", "json or console (default: console when stderr is a terminal, else json)"),
+		dur("orphan-sweep-period", def.Dispatch.OrphanSweepPeriod, "period of the sweep for jobs whose containers are not ours"),
+		clusterFlag(),
+		str("log-level", def.Logging.Level, "debug, info, warn or error"),
+		str("log-format", def.Logging.Format, "json or console (default: console when stderr is a terminal, else json)"),
 	}
 }
 
@@ -118,147 +221,102 @@ func runFlags() []cli.Flag {
 type runConfig struct {
 	arv      arvados.Config
 	cli      slurm.CLIConfig
-	squeue   time.Duration
+	squeue   squeue.Config
 	queue    queue.Config
 	lockFile string
-	cluster  string
 	level    zapcore.Level
 	format   string
 }
 
-// runConfigFrom reads and checks the flags and the ARVADOS_* environment, reporting every
-// problem at once. No message shows a token or a job environment value.
-func runConfigFrom(c *cli.Context) (*runConfig, error) {
-	var errs []error
+// runConfigFrom loads the configuration (file, ARVADOS_API_* environment, the flags given)
+// and checks it and the system (Slurm commands, directories), reporting every problem at
+// once as a usageError. No message shows a token or a job environment value.
+func runConfigFrom(c *cli.Context) (*runConfig, []config.Notice, error) {
+	cfg, notices, errs, err := loadConfigProblems(c, runKeys)
+	if err != nil {
+		return nil, notices, err
+	}
 	add := func(err error) {
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
-	words := func(flag string) []string {
-		w, err := shlex.Split(c.String(flag))
+	if d := c.Duration("rejection-hold"); d <= 0 {
+		add(fmt.Errorf("--rejection-hold %s: must be positive", d))
+	}
+	rc := &runConfig{lockFile: cfg.LockFile, squeue: cfg.SqueueConfig(""), format: cfg.Logging.Format}
+	rc.arv = cfg.ArvadosConfig()
+	rc.arv.Retry.MaxDelay = 2 * time.Second
+	rc.cli = cfg.SlurmCLIConfig()
+	for key, p := range map[string]*string{"slurm.sbatch": &rc.cli.SbatchPath, "slurm.squeue": &rc.cli.SqueuePath,
+		"slurm.scancel": &rc.cli.ScancelPath, "slurm.scontrol": &rc.cli.ScontrolPath} {
+		if *p == "" {
+			continue // Validate said so
+		}
+		found, err := exec.LookPath(*p)
 		if err != nil {
-			add(fmt.Errorf("--%s: %w", flag, err))
-		}
-		return w
-	}
-	rc := &runConfig{lockFile: c.String("lock-file"), squeue: c.Duration("squeue-period"), cluster: c.String("cluster-id")}
-	if rc.cluster != "" && !clusterIDRe.MatchString(rc.cluster) {
-		add(fmt.Errorf("--cluster-id %q: want five lower-case letters or digits", rc.cluster))
-	}
-
-	arv, err := arvados.ConfigFromEnv()
-	add(err)
-	arv.Retry = arvados.RetryPolicy{MaxDelay: 2 * time.Second}
-	add(arv.Validate())
-	rc.arv = arv
-
-	for _, flag := range []string{"poll-period", "squeue-period", "min-retry-period", "max-backoff", "rejection-hold", "orphan-sweep-period"} {
-		if c.Duration(flag) <= 0 {
-			add(fmt.Errorf("--%s %s: must be positive", flag, c.Duration(flag)))
-		}
-	}
-	for _, flag := range []string{"max-jobs", "rejection-burst"} {
-		if c.Int(flag) < 1 {
-			add(fmt.Errorf("--%s %d: want at least 1", flag, c.Int(flag)))
-		}
-	}
-	if f := c.Float64("supervisor-fraction"); f > 1 || f == 0 {
-		add(fmt.Errorf("--supervisor-fraction %g: want a share in (0, 1], or negative for no limit", f))
-	}
-	if r := c.Int64("reserve-ram"); r < 0 || r > 1<<30 {
-		add(fmt.Errorf("--reserve-ram %d: want 0..%d MiB", r, int64(1)<<30))
-	}
-
-	command, crArgs := words("crunch-run-command"), words("crunch-run-args")
-	if len(command) == 0 {
-		add(errors.New("--crunch-run-command: empty"))
-	}
-	sbatchArgs, gpuArgs, supArgs := words("sbatch-args"), words("sbatch-gpu-args"), words("supervisor-sbatch-args")
-	tmpl, err := slurm.ParseTemplateGPU(sbatchArgs, gpuArgs)
-	if err != nil {
-		add(fmt.Errorf("--sbatch-args/--sbatch-gpu-args: %w", err))
-	}
-	var supTmpl *slurm.Template
-	if len(supArgs) > 0 {
-		if supTmpl, err = slurm.ParseTemplateGPU(supArgs, gpuArgs); err != nil {
-			add(fmt.Errorf("--supervisor-sbatch-args: %w", err))
-		}
-	}
-	engine := c.String("runtime-engine")
-	if engine == "" || strings.ContainsAny(engine, " \t\n'\"\\") {
-		add(fmt.Errorf("--runtime-engine %q: want one word such as docker or singularity", engine))
-	}
-
-	extra := c.StringSlice("job-env")
-	for i, kv := range extra {
-		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" || strings.ContainsAny(k, " \t\n\x00") {
-			add(fmt.Errorf("--job-env #%d: want KEY=VALUE (key %q)", i+1, k))
-		}
-	}
-
-	rc.cli = slurm.CLIConfig{Dir: c.String("slurm-dir")}
-	for flag, p := range map[string]*string{"sbatch-path": &rc.cli.SbatchPath, "squeue-path": &rc.cli.SqueuePath,
-		"scancel-path": &rc.cli.ScancelPath, "scontrol-path": &rc.cli.ScontrolPath} {
-		found, err := exec.LookPath(c.String(flag))
-		if err != nil {
-			add(fmt.Errorf("--%s: %w", flag, err))
+			add(fmt.Errorf("%s: %w", describeKey(cfg, key), err))
 		}
 		*p = found
 	}
-	if rc.cli.Dir != "" {
-		if st, err := os.Stat(rc.cli.Dir); err != nil || !st.IsDir() {
-			add(fmt.Errorf("--slurm-dir %q: not a directory", rc.cli.Dir))
+	if dir := rc.cli.Dir; dir != "" {
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			add(fmt.Errorf("%s: %q is not a directory", describeKey(cfg, "slurm.work_dir"), dir))
 		}
 	}
-	if rc.lockFile == "" {
-		add(errors.New("--lock-file: empty"))
-	}
-	if err := rc.level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-		add(fmt.Errorf("--log-level %q: want debug, info, warn or error", c.String("log-level")))
-	}
-	rc.format = c.String("log-format")
-	switch rc.format {
-	case "json", "console":
-	case "":
+	_ = rc.level.UnmarshalText([]byte(cfg.Logging.Level)) // Validate checked it
+	if rc.format == "" {
 		rc.format = "json"
 		if st, err := os.Stderr.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			rc.format = "console"
 		}
-	default:
-		add(fmt.Errorf("--log-format %q: want json or console", rc.format))
 	}
+	if len(errs) == 0 {
+		rc.queue, err = queueConfig(cfg, c.Duration("rejection-hold"))
+		add(err)
+	}
+	if err := problemsError(errs); err != nil {
+		return nil, notices, err
+	}
+	return rc, notices, nil
+}
 
-	insecure := "0"
-	if arv.Insecure {
-		insecure = "1"
+// queueConfig maps a valid configuration to the dispatcher's.
+func queueConfig(cfg *config.Config, rejectionHold time.Duration) (queue.Config, error) {
+	tmpl, err := slurm.ParseTemplateGPU(cfg.Slurm.SbatchArgs, cfg.Slurm.SbatchGPUArgs)
+	if err != nil {
+		return queue.Config{}, fmt.Errorf("slurm.sbatch_args with slurm.sbatch_gpu_args: %w", err)
 	}
-	jobEnv := append([]string{
-		arvados.EnvHost + "=" + arv.Host,
-		arvados.EnvToken + "=" + arv.Token,
-		arvados.EnvInsecure + "=" + insecure,
-	}, extra...)
-	rc.queue = queue.Config{
-		PollPeriod:         c.Duration("poll-period"),
-		MinRetryPeriod:     c.Duration("min-retry-period"),
-		MaxBackoff:         c.Duration("max-backoff"),
-		MaxJobs:            c.Int("max-jobs"),
-		SupervisorFraction: c.Float64("supervisor-fraction"),
-		CrunchRunCommand:   command,
-		CrunchRunArgs:      crArgs,
-		RuntimeEngine:      engine,
+	var supTmpl *slurm.Template
+	if len(cfg.Slurm.SupervisorSbatchArgs) > 0 {
+		if supTmpl, err = slurm.ParseTemplateGPU(cfg.Slurm.SupervisorSbatchArgs, cfg.Slurm.SbatchGPUArgs); err != nil {
+			return queue.Config{}, fmt.Errorf("slurm.supervisor_sbatch_args with slurm.sbatch_gpu_args: %w", err)
+		}
+	}
+	frac := cfg.Dispatch.SupervisorFraction
+	if frac == 0 {
+		frac = -1 // Arvados's 0 is no limit; the dispatcher's is a negative share
+	}
+	return queue.Config{
+		PollPeriod:         cfg.Dispatch.PollPeriod,
+		MinRetryPeriod:     cfg.Dispatch.MinRetryPeriod,
+		MaxBackoff:         cfg.Dispatch.MaxBackoff,
+		MaxJobs:            cfg.Dispatch.MaxJobs,
+		SupervisorFraction: frac,
+		LockConcurrency:    cfg.Dispatch.LockConcurrency,
+		SubmitConcurrency:  cfg.Dispatch.SubmitConcurrency,
+		CrunchRunCommand:   cfg.CrunchRun.Command,
+		CrunchRunArgs:      cfg.CrunchRun.Args,
+		RuntimeEngine:      cfg.CrunchRun.RuntimeEngine,
 		Template:           tmpl,
 		SupervisorTemplate: supTmpl,
-		ReserveRAM:         c.Int64("reserve-ram") << 20,
-		JobEnv:             jobEnv,
-		RejectionBurst:     c.Int("rejection-burst"),
-		RejectionHold:      c.Duration("rejection-hold"),
-		OrphanSweepPeriod:  c.Duration("orphan-sweep-period"),
-	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("invalid configuration:\n  %w", indent(errors.Join(errs...)))
-	}
-	return rc, nil
+		ReserveRAM:         cfg.CrunchRun.ReserveExtraRAM.Bytes(),
+		JobEnv:             cfg.JobEnv(),
+		RejectionBurst:     cfg.Dispatch.RejectionBurst,
+		RejectionHold:      rejectionHold,
+		OrphanSweepPeriod:  cfg.Dispatch.OrphanSweepPeriod,
+		ClusterID:          cfg.Dispatch.ClusterID,
+	}, nil
 }
 
 // indent puts each line of a joined error on its own indented line.
@@ -281,9 +339,10 @@ func (rc *runConfig) logger(w io.Writer) *zap.Logger {
 
 // run takes the lock file, learns our token's uuid, and runs the watcher and the dispatcher
 // until ctx is done.
-func (rc *runConfig) run(ctx context.Context, stderr io.Writer) error {
+func (rc *runConfig) run(ctx context.Context, stderr io.Writer, notices []config.Notice) error {
 	log := rc.logger(stderr)
 	defer func() { _ = log.Sync() }()
+	config.LogNotices(log, notices)
 	unlock, err := lockFile(rc.lockFile)
 	if err != nil {
 		return err
@@ -305,11 +364,12 @@ func (rc *runConfig) run(ctx context.Context, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	cluster := tok.UUID[:5]
-	if rc.cluster != "" {
-		cluster = rc.cluster
+	cluster := rc.queue.ClusterID
+	if cluster == "" {
+		cluster = tok.UUID[:5]
 	}
-	w, err := squeue.New(cli, squeue.Config{ClusterID: cluster, Period: rc.squeue, Logger: log})
+	rc.squeue.ClusterID, rc.squeue.Logger = cluster, log
+	w, err := squeue.New(cli, rc.squeue)
 	if err != nil {
 		return usageError{err}
 	}

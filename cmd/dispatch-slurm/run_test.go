@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dispatch-slurm/dispatch-slurm/pkg/arvados"
+	"github.com/dispatch-slurm/dispatch-slurm/pkg/config"
 	"github.com/dispatch-slurm/dispatch-slurm/test/fakearvados"
 	"github.com/dispatch-slurm/dispatch-slurm/test/fakeslurm/fakeslurmtest"
 )
@@ -33,8 +34,9 @@ func TestRunReportsEveryConfigurationProblemAtOnceWithExitCode2(t *testing.T) {
 	if code := exitCode(err); code != exitUsage {
 		t.Errorf("exit code %d, want %d", code, exitUsage)
 	}
-	for _, want := range []string{"--max-jobs 0", "--poll-period -1s", "--log-format \"xml\"", "unknown placeholder %Q",
-		"--job-env #1", "--sbatch-path", "--cluster-id", "ARVADOS_API_HOST", "ARVADOS_API_TOKEN"} {
+	for _, want := range []string{"dispatch.max_jobs (from flag --max-jobs): 0", "dispatch.poll_period (from flag --poll-period): -1s",
+		"logging.format (from flag --log-format): \"xml\"", "unknown placeholder %Q", "--job-env #1",
+		"slurm.sbatch (flag --sbatch-path)", "dispatch.cluster_id (from flag --cluster-id)", "ARVADOS_API_HOST", "ARVADOS_API_TOKEN"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not mention %q:\n%v", want, err)
 		}
@@ -73,6 +75,7 @@ func fakeEnv(t *testing.T, token string) (*fakearvados.Server, *fakeslurmtest.En
 	t.Setenv(arvados.EnvHost, srv.URL())
 	t.Setenv(arvados.EnvToken, token)
 	t.Setenv(arvados.EnvInsecure, "")
+	t.Setenv(config.EnvConfig, "")
 	for _, kv := range env.Env {
 		if k, v, _ := strings.Cut(kv, "="); k == "FAKESLURM_STATE" {
 			t.Setenv(k, v)
@@ -95,18 +98,11 @@ func TestRunDispatchesAndLeavesJobsRunningWhenStopped(t *testing.T) {
 		stderr string
 	)
 	wg.Go(func() { stderr, runErr = runApp(ctx, args...) })
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	if !waitForActivity(srv, uuid, 15*time.Second) {
+		cancel()
+		wg.Wait()
 		c, _ := srv.Container(uuid)
-		if c.RuntimeStatus["activity"] != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			cancel()
-			wg.Wait()
-			t.Fatalf("the job's pending reason never reached the container: %+v\n%s", c, stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
+		t.Fatalf("the job's pending reason never reached the container: %+v\n%s", c, stderr)
 	}
 	cancel() // what the first SIGTERM does
 	wg.Wait()
@@ -141,4 +137,15 @@ func TestABadTokenIsAClearConfigurationError(t *testing.T) {
 	if strings.Contains(err.Error()+stderr, secret) {
 		t.Error("the token appears in the error or the logs")
 	}
+}
+
+// waitForActivity polls until the container's runtime_status has an activity (the pending
+// job's reason reached it), or the deadline passes.
+func waitForActivity(srv *fakearvados.Server, uuid string, within time.Duration) bool {
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if c, _ := srv.Container(uuid); c.RuntimeStatus["activity"] != nil {
+			return true
+		}
+	}
+	return false
 }

@@ -199,6 +199,19 @@ func waitJob(t *testing.T, c *slurm.CLI, id, what string, cond func(slurm.Job) b
 	}
 }
 
+// waitJobFor polls job id until cond holds or d has passed, and returns its last state.
+func waitJobFor(t *testing.T, c *slurm.CLI, id string, d time.Duration, cond func(slurm.Job) bool) slurm.Job {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		j := lookupID(t, c, id)
+		if cond(j) || time.Now().After(deadline) {
+			return j
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func finished(j slurm.Job) bool {
 	switch j.State {
 	case "PENDING", "RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED":
@@ -310,11 +323,23 @@ func (s *suite) cancelRunning(t *testing.T) {
 	c, _ := s.client(t)
 	id := mustSubmit(t, c, newUUID(t), 0, sleepScript, "--partition="+s.b.up)
 	waitJob(t, c, id, "it to run", func(j slurm.Job) bool { return j.State == "RUNNING" })
-	if err := c.Cancel(context_(t), slurm.CancelRequest{IDs: []string{id}, Running: true}); err != nil {
-		t.Fatalf("cancel running: %v", err)
+	// TERM to the batch script: the script dies of it, which Slurm records as FAILED. Real
+	// Slurm reports a job RUNNING a moment before its batch step exists, and a signal sent
+	// then is lost (scancel still exits 0): so, as the watcher does for a job that lingers,
+	// send it again until the job ends.
+	var j slurm.Job
+	deadline := time.Now().Add(waitFor)
+	for {
+		if err := c.Cancel(context_(t), slurm.CancelRequest{IDs: []string{id}, Running: true}); err != nil {
+			t.Fatalf("cancel running: %v", err)
+		}
+		if j = waitJobFor(t, c, id, 3*time.Second, finished); finished(j) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s: still %s (%s) %v after TERM to its batch step, sent again every 3 s", id, j.State, j.Reason, waitFor)
+		}
 	}
-	// TERM to the batch script: the script dies of it, which Slurm records as FAILED.
-	j := waitJob(t, c, id, "it to end", finished)
 	if j.State != "FAILED" || j.Reason != "JobLaunchFailure" {
 		t.Errorf("a job whose batch script died of TERM ended %s (%s), want FAILED (JobLaunchFailure)", j.State, j.Reason)
 	}

@@ -45,6 +45,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			runCommand(),
 			configCommand(),
+			containersCommand(),
+			jobsCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",

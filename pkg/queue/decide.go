@@ -233,7 +233,7 @@ func present(o Observation) Action {
 		return Action{Kind: Wait, Reason: "priority 0: waiting for the job to be cancelled"}
 	case c.State == arvados.Running:
 		return Action{Kind: Wait, Reason: "running"}
-	case !pending(j.State):
+	case !slurm.PendingState(j.State):
 		return Action{Kind: Wait, Reason: "job " + j.State + "; waiting for crunch-run to start the container"}
 	}
 	switch o.Presence.Class {
@@ -259,11 +259,6 @@ func status(o Observation, key, msg string) Action {
 		return Action{Kind: Wait, Reason: msg}
 	}
 	return Action{Kind: SetRuntimeStatus, Key: key, Message: msg, Reason: msg}
-}
-
-// pending reports whether a job in this Slurm state has not started.
-func pending(state string) bool {
-	return state == "PENDING" || state == "REQUEUED" || state == "REQUEUE_HOLD" || state == "REQUEUE_FED"
 }
 
 // absent decides for our container whose job is confirmed gone (or never existed).

@@ -281,7 +281,7 @@ func (d *Dispatcher) neverClearingMisconfig() string {
 			continue
 		}
 		switch {
-		case !pending(p.Job.State) || p.Class == slurm.ReasonWaiting:
+		case !slurm.PendingState(p.Job.State) || p.Class == slurm.ReasonWaiting:
 			return "" // one of our jobs runs or can: the configuration works
 		case p.Class == slurm.ReasonNever:
 			counts[slurm.ReasonKey(p.Job.Reason)]++

@@ -15,6 +15,22 @@ type Job struct {
 	Reason   string // pending reason ("Resources", "PartitionDown", …) or "None"
 }
 
+// finishedStates are Slurm's job states after which the job will not run again.
+var finishedStates = map[string]bool{
+	"BOOT_FAIL": true, "CANCELLED": true, "COMPLETED": true, "DEADLINE": true, "FAILED": true,
+	"NODE_FAIL": true, "OUT_OF_MEMORY": true, "PREEMPTED": true, "REVOKED": true, "TIMEOUT": true,
+}
+
+// FinishedState reports whether a job in this state will not run again; every other state
+// (pending, running, completing…) is alive.
+func FinishedState(state string) bool { return finishedStates[state] }
+
+// PendingState reports whether a job in this state has not started: it has no batch step to
+// signal, and its place in the queue depends on its priority.
+func PendingState(state string) bool {
+	return state == "PENDING" || state == "REQUEUED" || state == "REQUEUE_HOLD" || state == "REQUEUE_FED"
+}
+
 // Snapshot is the result of one squeue over our jobs.
 type Snapshot struct {
 	Jobs []Job

@@ -113,7 +113,7 @@ func (f *fakeSlurm) Snapshot(ctx context.Context) (*slurm.Snapshot, error) {
 	}
 	s := &slurm.Snapshot{}
 	for _, j := range f.jobs {
-		if live(j.State) {
+		if !slurm.FinishedState(j.State) {
 			s.Jobs = append(s.Jobs, *j)
 		}
 	}
@@ -149,7 +149,7 @@ func (f *fakeSlurm) Renice(ctx context.Context, nice int, ids []string) ([]strin
 	}
 	var gone []string
 	for _, id := range ids {
-		i := slices.IndexFunc(f.jobs, func(j *slurm.Job) bool { return j.ID == id && live(j.State) })
+		i := slices.IndexFunc(f.jobs, func(j *slurm.Job) bool { return j.ID == id && !slurm.FinishedState(j.State) })
 		if i < 0 {
 			gone = append(gone, id)
 			continue
@@ -173,7 +173,7 @@ func (f *fakeSlurm) Cancel(ctx context.Context, req slurm.CancelRequest) error {
 		return nil
 	}
 	for _, j := range f.jobs {
-		if (slices.Contains(req.IDs, j.ID) || (req.Name != "" && j.Name == req.Name)) && live(j.State) {
+		if (slices.Contains(req.IDs, j.ID) || (req.Name != "" && j.Name == req.Name)) && !slurm.FinishedState(j.State) {
 			j.State = "CANCELLED"
 		}
 	}

@@ -87,25 +87,10 @@ type provisional struct {
 	jobID string
 }
 
-// finishedStates are Slurm's job states after which the job will not run again.
-var finishedStates = map[string]bool{
-	"BOOT_FAIL": true, "CANCELLED": true, "COMPLETED": true, "DEADLINE": true, "FAILED": true,
-	"NODE_FAIL": true, "OUT_OF_MEMORY": true, "PREEMPTED": true, "REVOKED": true, "TIMEOUT": true,
-}
-
-// live reports whether a job in this state is still alive (pending, running, completing…).
-func live(state string) bool { return !finishedStates[state] }
-
-// pendingState reports whether a job in this state has not started: it has no batch step to
-// signal, and it is one of the jobs the renice planner orders.
-func pendingState(state string) bool {
-	return state == "PENDING" || state == "REQUEUED" || state == "REQUEUE_HOLD" || state == "REQUEUE_FED"
-}
-
 // sortLive puts the job that represents a uuid first: running before pending, then oldest id.
 func sortLive(jobs []slurm.Job) {
 	slices.SortFunc(jobs, func(a, b slurm.Job) int {
-		ap, bp := pendingState(a.State), pendingState(b.State)
+		ap, bp := slurm.PendingState(a.State), slurm.PendingState(b.State)
 		if ap != bp {
 			if ap {
 				return 1

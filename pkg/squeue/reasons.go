@@ -11,7 +11,7 @@ import (
 // newer Slurm's reason never ends a container, but an operator should hear of it).
 func (w *Watcher) noteReasons(uuid string, jobs []slurm.Job) {
 	for _, j := range jobs {
-		if !pendingState(j.State) || w.loggedRe[j.Reason] {
+		if !slurm.PendingState(j.State) || w.loggedRe[j.Reason] {
 			continue
 		}
 		class, known := slurm.ClassifyReason(j.Reason), slurm.KnownReason(j.Reason)
@@ -30,7 +30,7 @@ func (w *Watcher) noteReasons(uuid string, jobs []slurm.Job) {
 
 // classOf is the class of a pending job's reason (zero, waiting, for other states).
 func classOf(j slurm.Job) slurm.ReasonClass {
-	if !pendingState(j.State) {
+	if !slurm.PendingState(j.State) {
 		return slurm.ReasonWaiting
 	}
 	return slurm.ClassifyReason(j.Reason)

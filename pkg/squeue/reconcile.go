@@ -129,7 +129,7 @@ func (w *Watcher) planCancels(now time.Time) []cancelTask {
 			}
 			_, again := w.sent[j.ID]
 			t := &running
-			if pendingState(j.State) {
+			if slurm.PendingState(j.State) {
 				t = &pending
 			}
 			t.req.IDs = append(t.req.IDs, j.ID)

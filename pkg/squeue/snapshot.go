@@ -19,7 +19,7 @@ func (w *Watcher) apply(snap *slurm.Snapshot, started time.Time) cycleWork {
 	byName := map[string][]slurm.Job{}
 	ids := map[string]string{}
 	for _, j := range snap.Jobs {
-		if w.ours(j.Name) && live(j.State) {
+		if w.ours(j.Name) && !slurm.FinishedState(j.State) {
 			byName[j.Name] = append(byName[j.Name], j)
 			ids[j.ID] = j.Name
 		}
@@ -204,7 +204,7 @@ func (w *Watcher) foldLookup(t lookupTask, jobs []slurm.Job) {
 	for _, j := range jobs {
 		switch {
 		case j.Name != t.uuid:
-		case live(j.State):
+		case !slurm.FinishedState(j.State):
 			alive = append(alive, j)
 		default:
 			ended = append(ended, j)

@@ -32,6 +32,9 @@ func (d *Dispatcher) pass(ctx context.Context) *sync.WaitGroup {
 			"our Slurm configuration looks wrong; pausing all submitting, keeping every lock, cancelling nothing",
 			zap.String("action", "pause"), zap.String("reason", msg))
 	}
+	for _, t := range d.trackers {
+		t.presence = d.w.Presence(t.uuid) // once per pass; observe and the guard below read it
+	}
 	d.neverOurs = d.neverClearingMisconfig()
 	ts := make([]*tracker, 0, len(d.trackers))
 	for _, t := range d.trackers {
@@ -125,10 +128,10 @@ type observation struct {
 	since time.Time
 }
 
-// observe gathers what Decide needs about t. Callers hold d.mu.
+// observe gathers what Decide needs about t, whose presence pass has just refreshed.
+// Callers hold d.mu.
 func (d *Dispatcher) observe(t *tracker, now time.Time) observation {
-	p := d.w.Presence(t.uuid)
-	t.presence = p
+	p := t.presence
 	if p.Kind == squeue.Present && p.Job.ID != "" {
 		if t.last.JobID != p.Job.ID && d.ours(t.ctr) {
 			d.log.Info("following job", zap.String("container", t.uuid), zap.String("job_id", p.Job.ID),
@@ -276,7 +279,7 @@ func ownPartitionFault(c arvados.Container, msg string) bool {
 func (d *Dispatcher) neverClearingMisconfig() string {
 	counts := map[string]int{}
 	for _, t := range d.trackers {
-		p := d.w.Presence(t.uuid)
+		p := t.presence
 		if p.Kind != squeue.Present {
 			continue
 		}

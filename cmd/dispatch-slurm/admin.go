@@ -66,23 +66,33 @@ var adminKeys = []flagKey{
 func containersCommand() *cli.Command {
 	onUsage := func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
 	return &cli.Command{
-		Name:         "containers",
-		Usage:        "inspect the containers we dispatch",
-		Description:  "Example:\n   dispatch-slurm containers list --stuck",
+		Name:  "containers",
+		Usage: "inspect, unlock or cancel the containers we dispatch",
+		Description: "Example:\n   dispatch-slurm containers list --stuck\n" +
+			"   dispatch-slurm containers unlock --stuck --dry-run\n" +
+			"   dispatch-slurm containers cancel zzzzz-dz642-0123456789abcde",
 		OnUsageError: onUsage,
-		Subcommands: []*cli.Command{{
-			Name:        "list",
-			Usage:       "list our containers and the queued ones with their Slurm jobs, marking the stuck ones",
-			Description: containersListExample,
-			Flags: adminFlags(
-				&cli.StringSliceFlag{Name: "state", Usage: "only containers in this state (repeatable): Queued, Locked, Running, Complete, Cancelled"},
-				&cli.BoolFlag{Name: "stuck", Usage: "only stuck containers"},
-				&cli.DurationFlag{Name: "stuck-after", Value: defaultStuckAfter,
-					Usage: "a container Locked by us with no Slurm job for longer than this is stuck"},
-			),
-			OnUsageError: onUsage,
-			Action:       containersList,
-		}},
+		Subcommands: []*cli.Command{
+			containersListCommand(onUsage),
+			containersUnlockCommand(onUsage),
+			containersCancelCommand(onUsage),
+		},
+	}
+}
+
+func containersListCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
+	return &cli.Command{
+		Name:        "list",
+		Usage:       "list our containers and the queued ones with their Slurm jobs, marking the stuck ones",
+		Description: containersListExample,
+		Flags: adminFlags(
+			&cli.StringSliceFlag{Name: "state", Usage: "only containers in this state (repeatable): Queued, Locked, Running, Complete, Cancelled"},
+			&cli.BoolFlag{Name: "stuck", Usage: "only stuck containers"},
+			&cli.DurationFlag{Name: "stuck-after", Value: defaultStuckAfter,
+				Usage: "a container Locked by us with no Slurm job for longer than this is stuck"},
+		),
+		OnUsageError: onUsage,
+		Action:       containersList,
 	}
 }
 
@@ -110,12 +120,28 @@ type adminEnv struct {
 	slurm     slurm.Client
 	tokenUUID string
 	cluster   string
+	// now and sleep are the clock of the waits; pollEvery their period.
+	now       func() time.Time
+	sleep     func(ctx context.Context, d time.Duration) error
+	pollEvery time.Duration
 }
 
-// newAdminEnv loads the configuration, makes the clients and learns our token's uuid.
-// The caller closes the client's idle connections.
-func newAdminEnv(c *cli.Context) (*adminEnv, error) {
-	cfg, notices, err := loadConfig(c, adminKeys)
+// sleepCtx waits for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// newAdminEnv loads the configuration (keys: the command's flags that set a key), makes the
+// clients and learns our token's uuid. The caller closes the client's idle connections.
+func newAdminEnv(c *cli.Context, keys []flagKey) (*adminEnv, error) {
+	cfg, notices, err := loadConfig(c, keys)
 	for _, n := range notices {
 		fmt.Fprintln(c.App.ErrWriter, n)
 	}
@@ -136,7 +162,8 @@ func newAdminEnv(c *cli.Context) (*adminEnv, error) {
 		client.CloseIdleConnections()
 		return nil, usageError{fmt.Errorf("set up the Slurm commands: %w (check slurm.squeue or --squeue-path)", err)}
 	}
-	env := &adminEnv{client: client, slurm: cli, tokenUUID: tok.UUID, cluster: cfg.Dispatch.ClusterID}
+	env := &adminEnv{client: client, slurm: cli, tokenUUID: tok.UUID, cluster: cfg.Dispatch.ClusterID,
+		now: time.Now, sleep: sleepCtx, pollEvery: jobPollEvery}
 	if env.cluster == "" {
 		env.cluster = tok.UUID[:5]
 	}
@@ -250,7 +277,7 @@ func orphanWhy(c arvados.Container, ok bool, tokenUUID string) string {
 }
 
 func jobsList(c *cli.Context) error {
-	env, err := newAdminEnv(c)
+	env, err := newAdminEnv(c, adminKeys)
 	if err != nil {
 		return err
 	}
@@ -405,7 +432,7 @@ func (v containerView) stuckWhy(c arvados.Container, known bool, job *slurm.Job)
 	if why := orphanWhy(c, known, v.tokenUUID); why != "" {
 		return why
 	}
-	if job.State == "PENDING" {
+	if slurm.PendingState(job.State) {
 		switch class := slurm.ClassifyReason(job.Reason); class {
 		case slurm.ReasonNever, slurm.ReasonAttention:
 			return "pending: " + job.Reason + " (" + class.String() + ")"
@@ -439,12 +466,12 @@ func containersList(c *cli.Context) error {
 	if c.Duration("stuck-after") <= 0 {
 		return usageError{fmt.Errorf("--stuck-after %s: must be positive", c.Duration("stuck-after"))}
 	}
-	env, err := newAdminEnv(c)
+	env, err := newAdminEnv(c, adminKeys)
 	if err != nil {
 		return err
 	}
 	defer env.client.CloseIdleConnections()
-	v, err := env.containerView(c.Context, time.Now(), c.Duration("stuck-after"))
+	v, err := env.containerView(c.Context, env.now(), c.Duration("stuck-after"))
 	if err != nil {
 		return err
 	}

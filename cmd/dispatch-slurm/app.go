@@ -28,7 +28,7 @@ func exitCode(err error) int {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:  "dispatch-slurm",
 		Usage: "run Arvados containers as Slurm batch jobs",
 		Description: "A drop-in replacement for Arvados's crunch-dispatch-slurm.\n\n" +
@@ -36,9 +36,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			"   ARVADOS_API_HOST=zzzzz.example.org ARVADOS_API_TOKEN=... dispatch-slurm run --max-jobs=500\n" +
 			"   dispatch-slurm config check --config /etc/arvados/config.yml\n" +
 			"   dispatch-slurm run --help",
-		Writer:          stdout,
-		ErrWriter:       stderr,
-		HideHelpCommand: true,
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		HideHelpCommand:      true,
+		EnableBashCompletion: true,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err}
 		},
@@ -47,9 +48,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			configCommand(),
 			containersCommand(),
 			jobsCommand(),
+			completionCommand(),
 			{
-				Name:  "version",
-				Usage: "print the version",
+				Name:        "version",
+				Usage:       "print the version",
+				Description: "Example:\n   dispatch-slurm version",
 				Action: func(c *cli.Context) error {
 					_, err := fmt.Fprintf(c.App.Writer, "dispatch-slurm %s (%s %s/%s)\n",
 						version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
@@ -57,5 +60,17 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				},
 			},
 		},
+	}
+	hideHelpCommands(app.Commands)
+	return app
+}
+
+// hideHelpCommands drops the "help" subcommand that urfave/cli adds to commands without
+// subcommands: --help does the same, and shell completion would offer "help h" as their
+// arguments. "dispatch-slurm containers help" keeps working.
+func hideHelpCommands(cmds []*cli.Command) {
+	for _, c := range cmds {
+		c.HideHelpCommand = len(c.Subcommands) == 0
+		hideHelpCommands(c.Subcommands)
 	}
 }

@@ -85,11 +85,19 @@ func flagSource(flag string) config.Source {
 const configCheckExample = `Example:
    dispatch-slurm config check --config /etc/arvados/config.yml
    ARVADOS_CONFIG=/etc/arvados/config.yml dispatch-slurm config check
+   dispatch-slurm config check --live --config /etc/arvados/config.yml
 
 Loads the file (our YAML, or an Arvados cluster config), then ARVADOS_API_HOST,
 ARVADOS_API_TOKEN and ARVADOS_API_HOST_INSECURE, and checks the result. It prints
 "configuration OK" and exits 0, or prints every problem, each naming the key and where its
-value came from, and exits 2.`
+value came from, and exits 2.
+
+With --live it then proves, from this host, that the configuration works, one line per
+check (ok; FAIL with what to do; warn; or skip when an earlier check failed), and exits 1
+if any failed: the API server answers and accepts the token; the token is an admin's; the four
+Slurm commands are found; "scontrol ping" says slurmctld is UP; and every partition that the
+sbatch arguments name literally exists ("scontrol show partition"; a partition that is not
+UP is a warning; %P is each container's own and is not checked). The token is never printed.`
 
 const configDumpExample = `Example:
    dispatch-slurm config dump --config /etc/arvados/config.yml > dispatch-slurm.yml
@@ -108,10 +116,11 @@ func configCommand() *cli.Command {
 		OnUsageError: onUsage,
 		Subcommands: []*cli.Command{
 			{
-				Name:         "check",
-				Usage:        "load and check the configuration, reporting every problem at once",
-				Description:  configCheckExample,
-				Flags:        []cli.Flag{configFlag(), clusterFlag()},
+				Name:        "check",
+				Usage:       "load and check the configuration, reporting every problem at once",
+				Description: configCheckExample,
+				Flags: []cli.Flag{configFlag(), clusterFlag(),
+					&cli.BoolFlag{Name: "live", Usage: "also prove from this host that the API, the token and Slurm work (see below)"}},
 				OnUsageError: onUsage,
 				Action:       configCheck,
 			},
@@ -131,15 +140,17 @@ func configCommand() *cli.Command {
 var configKeys = []flagKey{{flag: "cluster-id", key: "dispatch.cluster_id"}}
 
 func configCheck(c *cli.Context) error {
-	_, notices, err := loadConfig(c, configKeys)
+	cfg, notices, err := loadConfig(c, configKeys)
 	for _, n := range notices {
 		fmt.Fprintln(c.App.Writer, n)
 	}
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintln(c.App.Writer, "configuration OK")
-	return err
+	if _, err := fmt.Fprintln(c.App.Writer, "configuration OK"); err != nil || !c.Bool("live") {
+		return err
+	}
+	return printLive(c.App.Writer, liveChecks(c.Context, cfg, defaultLiveEnv()))
 }
 
 func configDump(c *cli.Context) error {

@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:0", "loopback address to listen on")
 	useTLS := fs.Bool("tls", true, "serve https with a self-signed certificate")
-	certOut := fs.String("cert-out", "", "write the certificate (PEM) here (default: a new temporary file)")
+	certOut := fs.String("cert-out", "", "write the certificate (PEM) here (default: a temporary file, removed on exit)")
 	seed := fs.String("seed", "", "JSON file with an array of containers to start with")
 	maxAttempts := fs.Int("max-dispatch-attempts", 10, "Containers.MaxDispatchAttempts")
 	clusterID := fs.String("cluster-id", "zzzzz", "cluster id for new uuids")
@@ -101,6 +101,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	certPath, err := writeCert(s.CertPEM(), *certOut)
 	if err != nil {
 		return err
+	}
+	if *certOut == "" && certPath != "" {
+		defer os.Remove(certPath) // our temporary file: nobody else will remove it
 	}
 	line, _ := json.Marshal(ready{
 		URL: s.URL(), Host: s.Host(), Cert: certPath,

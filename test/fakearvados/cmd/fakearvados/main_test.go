@@ -278,3 +278,25 @@ func TestRunStopsWhenItsContextEnds(t *testing.T) {
 	}
 	_, _ = io.Copy(io.Discard, pr)
 }
+
+func TestACertificateInATemporaryFileIsRemovedOnExitAndOneGivenIsKept(t *testing.T) {
+	t.Parallel()
+	bin := buildProgram(t)
+	temp := start(t, bin, "--listen", "127.0.0.1:0")
+	if _, err := os.Stat(temp.ready.Cert); err != nil {
+		t.Fatalf("the ready line names %q: %v", temp.ready.Cert, err)
+	}
+	given := filepath.Join(t.TempDir(), "cert.pem")
+	kept := start(t, bin, "--listen", "127.0.0.1:0", "--cert-out", given)
+	for _, p := range []*started{temp, kept} {
+		if err := p.stop(t); err != nil {
+			t.Fatalf("exit after SIGTERM: %v; stderr: %s", err, p.stderr.String())
+		}
+	}
+	if _, err := os.Stat(temp.ready.Cert); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the temporary certificate %s is still there after exit (stat: %v)", temp.ready.Cert, err)
+	}
+	if _, err := os.Stat(given); err != nil {
+		t.Errorf("the certificate written to --cert-out is gone: %v", err)
+	}
+}

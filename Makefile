@@ -11,14 +11,14 @@ FUZZTIME ?= 50000x
 FUZZ_TARGETS := $(shell grep -rl --include='*_test.go' '^func Fuzz' pkg test 2>/dev/null)
 
 .DEFAULT_GOAL := help
-.PHONY: help build fmt lint test test-go fuzz slurm-up slurm-down slurm-status clean
+.PHONY: help build fmt lint test test-go fuzz slurm-up slurm-down slurm-status clean demo bench soak install
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build dispatch-slurm and the test tools into bin/
 	@mkdir -p $(BIN)
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/... ./test/fakeslurm ./test/fakearvados/cmd/... ./test/crunchrun-standin
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/... ./test/fakeslurm ./test/fakearvados/cmd/... ./test/crunchrun-standin ./test/demo/cmd/demo
 
 fmt: ## format the Go code
 	gofmt -s -w $$(git ls-files '*.go')
@@ -56,6 +56,35 @@ slurm-down: ## stop the local Slurm daemons
 
 slurm-status: ## is the local Slurm up?
 	scripts/local-slurm.sh status
+
+# The demo: Slurm is auto (the local Slurm if up, or started as root on Debian; else fakeslurm),
+# real or fake.
+DEMO_SLURM ?= auto
+demo: build ## the whole pipeline on an embedded default (DEMO_SLURM=auto|real|fake)
+	$(BIN)/demo --slurm=$(DEMO_SLURM) --bin=$(BIN)
+
+# install: the binary into $(DESTDIR)$(PREFIX)/bin and the systemd unit (its ExecStart pointed
+# at that binary) into $(DESTDIR)/etc/systemd/system. systemctl runs only when systemd is PID 1
+# and DESTDIR is empty; otherwise the commands to run are printed.
+PREFIX ?= /usr/local
+UNITDIR ?= /etc/systemd/system
+
+install: build ## install the binary and the systemd unit
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(BIN)/dispatch-slurm $(DESTDIR)$(PREFIX)/bin/dispatch-slurm
+	sed 's|/usr/local/bin/dispatch-slurm|$(PREFIX)/bin/dispatch-slurm|' scripts/systemd/dispatch-slurm.service > $(DESTDIR)$(UNITDIR)/dispatch-slurm.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/dispatch-slurm.service
+	@if [ -z "$(DESTDIR)" ] && [ "$$(cat /proc/1/comm 2>/dev/null)" = systemd ]; then \
+	  systemctl daemon-reload && echo "installed; start it with: systemctl enable --now dispatch-slurm"; \
+	else \
+	  echo "installed; systemd is not running here (or DESTDIR is set): on the target host run"; \
+	  echo "  systemctl daemon-reload && systemctl enable --now dispatch-slurm"; \
+	fi
+
+# BENCH_QUICK=1 for the quick mode (about a minute); BENCH_FLAGS for more (`bin/bench -h`).
+bench: build ## benchmark figures vs targets (table + JSON); real Slurm tier when it is up
+	$(GO) build -o $(BIN)/ ./test/bench/cmd/bench
+	$(BIN)/bench --bin $(BIN) --json bench-results.json $(BENCH_FLAGS)
 
 clean: ## remove build output
 	rm -rf $(BIN)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/dispatch-slurm/dispatch-slurm/pkg/arvados"
 	"github.com/dispatch-slurm/dispatch-slurm/pkg/config"
+	"github.com/dispatch-slurm/dispatch-slurm/pkg/metrics"
 	"github.com/dispatch-slurm/dispatch-slurm/pkg/queue"
 	"github.com/dispatch-slurm/dispatch-slurm/pkg/slurm"
 	"github.com/dispatch-slurm/dispatch-slurm/pkg/squeue"
@@ -107,6 +108,7 @@ var runKeys = []flagKey{
 	{flag: "rejection-burst", key: "dispatch.rejection_burst"},
 	{flag: "orphan-sweep-period", key: "dispatch.orphan_sweep_period"},
 	{flag: "cluster-id", key: "dispatch.cluster_id"},
+	{flag: "management-listen", key: "management.listen"},
 	{flag: "log-level", key: "logging.level"},
 	{flag: "log-format", key: "logging.format"},
 }
@@ -212,6 +214,8 @@ func runFlags() []cli.Flag {
 			"how long a container rejected by sbatch is held before it is cancelled, unless others are rejected the same way"),
 		dur("orphan-sweep-period", def.Dispatch.OrphanSweepPeriod, "period of the sweep for jobs whose containers are not ours"),
 		clusterFlag(),
+		str("management-listen", def.Management.Listen,
+			"host:port of the health, metrics and management endpoint (plain http; port 0 picks one, logged); empty: none"),
 		str("log-level", def.Logging.Level, "debug, info, warn or error"),
 		str("log-format", def.Logging.Format, "json or console (default: console when stderr is a terminal, else json)"),
 	}
@@ -226,6 +230,7 @@ type runConfig struct {
 	lockFile string
 	level    zapcore.Level
 	format   string
+	ops      opsConfig
 }
 
 // runConfigFrom loads the configuration (file, ARVADOS_API_* environment, the flags given)
@@ -244,7 +249,8 @@ func runConfigFrom(c *cli.Context) (*runConfig, []config.Notice, error) {
 	if d := c.Duration("rejection-hold"); d <= 0 {
 		add(fmt.Errorf("--rejection-hold %s: must be positive", d))
 	}
-	rc := &runConfig{lockFile: cfg.LockFile, squeue: cfg.SqueueConfig(""), format: cfg.Logging.Format}
+	rc := &runConfig{lockFile: cfg.LockFile, squeue: cfg.SqueueConfig(""), format: logFormat(cfg.Logging.Format),
+		ops: opsConfigFrom(cfg)}
 	rc.arv = cfg.ArvadosConfig()
 	rc.arv.Retry.MaxDelay = 2 * time.Second
 	rc.cli = cfg.SlurmCLIConfig()
@@ -265,12 +271,6 @@ func runConfigFrom(c *cli.Context) (*runConfig, []config.Notice, error) {
 		}
 	}
 	_ = rc.level.UnmarshalText([]byte(cfg.Logging.Level)) // Validate checked it
-	if rc.format == "" {
-		rc.format = "json"
-		if st, err := os.Stderr.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			rc.format = "console"
-		}
-	}
 	if len(errs) == 0 {
 		rc.queue, err = queueConfig(cfg, c.Duration("rejection-hold"))
 		add(err)
@@ -324,23 +324,12 @@ func indent(err error) error {
 	return errors.New(strings.ReplaceAll(err.Error(), "\n", "\n  "))
 }
 
-func (rc *runConfig) logger(w io.Writer) *zap.Logger {
-	ec := zap.NewProductionEncoderConfig()
-	ec.EncodeTime = zapcore.ISO8601TimeEncoder
-	var enc zapcore.Encoder
-	if rc.format == "console" {
-		ec.EncodeLevel = zapcore.CapitalLevelEncoder
-		enc = zapcore.NewConsoleEncoder(ec)
-	} else {
-		enc = zapcore.NewJSONEncoder(ec)
-	}
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), rc.level))
-}
-
-// run takes the lock file, learns our token's uuid, and runs the watcher and the dispatcher
-// until ctx is done.
+// run takes the lock file, learns our token's uuid, and runs the watcher, the dispatcher and
+// the management endpoint until ctx is done.
 func (rc *runConfig) run(ctx context.Context, stderr io.Writer, notices []config.Notice) error {
-	log := rc.logger(stderr)
+	started := time.Now()
+	m := metrics.New(version)
+	log := newLogger(stderr, rc.format, rc.level, m.LogDropped)
 	defer func() { _ = log.Sync() }()
 	config.LogNotices(log, notices)
 	unlock, err := lockFile(rc.lockFile)
@@ -348,8 +337,13 @@ func (rc *runConfig) run(ctx context.Context, stderr io.Writer, notices []config
 		return err
 	}
 	defer unlock()
+	o := &ops{metrics: m, log: log}
+	if err := o.listen(rc.ops); err != nil {
+		return err
+	}
+	defer o.close()
 
-	rc.arv.Logger = log.Named("arvados")
+	rc.arv.Logger, rc.arv.Observe = log.Named("arvados"), m.ObserveAPICall
 	client, err := arvados.NewClient(rc.arv)
 	if err != nil {
 		return usageError{err}
@@ -359,7 +353,10 @@ func (rc *runConfig) run(ctx context.Context, stderr io.Writer, notices []config
 	if err != nil {
 		return err
 	}
-	rc.cli.Logger = log.Named("slurm")
+	rc.cli.Logger, rc.cli.Observe = log.Named("slurm"), m.ObserveSlurmCommand
+	if rc.cli.Env == nil {
+		rc.cli.Env = slurmEnviron()
+	}
 	cli, err := slurm.NewCLI(rc.cli)
 	if err != nil {
 		return usageError{err}
@@ -374,9 +371,13 @@ func (rc *runConfig) run(ctx context.Context, stderr io.Writer, notices []config
 		return usageError{err}
 	}
 	rc.queue.TokenUUID, rc.queue.ClusterID, rc.queue.Logger = tok.UUID, cluster, log.Named("queue")
+	rc.queue.Observer = m.Queue()
 	d, err := queue.New(client, cli, w, rc.queue)
 	if err != nil {
 		return usageError{err}
+	}
+	if err := o.attach(rc.ops, d, w, started); err != nil {
+		return err
 	}
 	log.Info("dispatch-slurm starting", zap.String("version", version), zap.String("api_host", client.Host()),
 		zap.String("token_uuid", tok.UUID), zap.String("cluster_id", cluster), zap.String("sbatch_args", rc.queue.Template.String()),
@@ -385,6 +386,7 @@ func (rc *runConfig) run(ctx context.Context, stderr io.Writer, notices []config
 	defer stop()
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = w.Run(runCtx) })
+	o.serve(runCtx, &wg, d, w)
 	err = d.Run(runCtx)
 	stop() // the watcher too, should the dispatcher stop on its own
 	wg.Wait()

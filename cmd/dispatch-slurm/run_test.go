@@ -84,7 +84,7 @@ func fakeEnv(t *testing.T, token string) (*fakearvados.Server, *fakeslurmtest.En
 	args := []string{"--sbatch-path=" + env.SbatchPath, "--squeue-path=" + env.SqueuePath,
 		"--scancel-path=" + env.ScancelPath, "--scontrol-path=" + env.ScontrolPath,
 		"--slurm-dir=" + t.TempDir(), "--lock-file=" + filepath.Join(t.TempDir(), "lock"),
-		"--poll-period=200ms", "--squeue-period=100ms", "--log-format=json"}
+		"--poll-period=200ms", "--squeue-period=100ms", "--log-format=json", "--management-listen=127.0.0.1:0"}
 	return srv, env, args
 }
 

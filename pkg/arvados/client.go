@@ -80,7 +80,9 @@ func decodeInto[T any](v *T) func(io.Reader) error {
 // do performs r with retries within the budget and returns the last error, classified, with
 // the token hidden should it ever be in the message.
 func (c *Client) do(ctx context.Context, r request) error {
+	start := c.cfg.Now()
 	err := c.doRetries(ctx, r)
+	c.observe(r, start, err)
 	if err == nil {
 		return nil
 	}

@@ -66,6 +66,8 @@ type Config struct {
 	// Sleep waits between retries; it must return early with ctx.Err() when ctx is done.
 	// Default: a timer that selects on ctx.Done(). Tests inject one that records delays.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Observe, if set, hears of every call once it has ended (see Observer): metrics.
+	Observe Observer
 }
 
 // RetryPolicy bounds the retries of one call. Zero fields take the defaults; MaxAttempts 1

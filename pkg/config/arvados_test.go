@@ -287,7 +287,7 @@ func TestManagementListenAddress(t *testing.T) {
 		{"its ListenURL when set", `{"https://head.example.org:9007": {ListenURL: "http://0.0.0.0:9007"}}`, "0.0.0.0:9007", ""},
 		{"the scheme's port when none is given", `{"http://head/": {}}`, "head:80", ""},
 		{"https is served as plain http, with a warning", `{"https://head:9007": {}}`, "head:9007", "plain http"},
-		{"the SAMPLE entry is not an address", `{SAMPLE: {}}`, "", ""},
+		{"the SAMPLE entry is not an address: the default stays", `{SAMPLE: {}}`, "127.0.0.1:9007", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := opts(t, nil)

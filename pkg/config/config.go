@@ -92,7 +92,8 @@ type Slurm struct {
 
 // Management is the HTTP endpoint for health and metrics.
 type Management struct {
-	// Listen is host:port; empty: no management endpoint.
+	// Listen is host:port (default DefaultManagementListen, loopback); empty: no management
+	// endpoint.
 	Listen string
 	// Token is required in "Authorization: Bearer <token>" by the endpoint.
 	Token Secret
@@ -109,6 +110,9 @@ const (
 	DefaultArvadosConfigPath   = "/etc/arvados/config.yml"
 	DefaultLockFile            = "/var/run/dispatch-slurm.lock"
 	DefaultMaxDispatchAttempts = 10
+	// DefaultManagementListen is where the management endpoint listens unless told
+	// otherwise: loopback only (the incumbent's conventional port for DispatchSLURM).
+	DefaultManagementListen = "127.0.0.1:9007"
 )
 
 // Default returns the configuration with every default set.
@@ -152,8 +156,9 @@ func Default() *Config {
 			QueryTimeout:   slurm.DefaultQueryTimeout,
 			UpdateTimeout:  slurm.DefaultUpdateTimeout,
 		},
-		Logging:  Logging{Level: "info"},
-		LockFile: DefaultLockFile,
+		Management: Management{Listen: DefaultManagementListen},
+		Logging:    Logging{Level: "info"},
+		LockFile:   DefaultLockFile,
 	}
 }
 

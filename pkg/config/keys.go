@@ -97,7 +97,7 @@ var fields = []field{
 	{"slurm.work_dir", "", "sbatch's working directory, where job output lands; empty: the dispatcher's",
 		func(c *Config) any { return &c.Slurm.WorkDir }},
 
-	{"management.listen", "Services.DispatchSLURM.InternalURLs", "host:port of the health and metrics endpoint; empty: none",
+	{"management.listen", "Services.DispatchSLURM.InternalURLs", "host:port of the health, metrics and management endpoint (plain http; loopback by default); empty: none",
 		func(c *Config) any { return &c.Management.Listen }},
 	{"management.token", "ManagementToken", "bearer token the management endpoint requires; never printed",
 		func(c *Config) any { return &c.Management.Token }},

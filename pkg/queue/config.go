@@ -74,6 +74,9 @@ type Config struct {
 	// containers). If empty, Run and Poll ask the API (CurrentToken).
 	TokenUUID string
 
+	// Observer hears of polls and operations (metrics); nil: nobody.
+	Observer Observer
+
 	// Logger defaults to zap.NewNop().
 	Logger *zap.Logger
 	// Now defaults to time.Now.
@@ -129,6 +132,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -46,6 +46,9 @@ type Dispatcher struct {
 	orphans                    map[string]squeue.UnwantedReason
 	lastSweep                  time.Time
 	skipped                    map[string]bool // uuids already logged as skipped
+	// queuedSince is when each container of the last poll's Queued list was first seen
+	// Queued (for the queue wait metric).
+	queuedSince map[string]time.Time
 }
 
 // tracker is what the dispatcher knows about one container it owns or owned.
@@ -76,6 +79,9 @@ type tracker struct {
 	pokedFor   time.Time
 	presence   squeue.Presence
 	dupsLogged string // the duplicate job ids last logged
+	// queuedAt is when the poll that first saw the container Queued started, until its
+	// first job went in (the queue wait metric); zero when unknown (adopted).
+	queuedAt time.Time
 }
 
 // Tracked is what Tracked reports about one container.
@@ -114,6 +120,8 @@ func New(api API, sl Submitter, w Watcher, cfg Config) (*Dispatcher, error) {
 		rej:       newRejections(cfg),
 		orphans:   map[string]squeue.UnwantedReason{},
 		skipped:   map[string]bool{},
+
+		queuedSince: map[string]time.Time{},
 	}
 	if cfg.TokenUUID != "" {
 		d.setToken(cfg.TokenUUID)

@@ -36,6 +36,11 @@ func (d *Dispatcher) submitOp(t *tracker) func(context.Context) {
 		var reject *slurm.RejectError
 		switch {
 		case err == nil:
+			d.cfg.Observer.Submitted("ok")
+			if !t.queuedAt.IsZero() {
+				d.cfg.Observer.QueueWait(at.Sub(t.queuedAt))
+				t.queuedAt = time.Time{}
+			}
 			d.w.NoteSubmitted(t.uuid, id, req.Nice, prio, at)
 			t.last.JobID, t.last.SubmittedAt, t.last.Ambiguous = id, at, false
 			t.last.Rejection, t.last.RejectionVerdict = "", Undecided
@@ -46,14 +51,17 @@ func (d *Dispatcher) submitOp(t *tracker) func(context.Context) {
 			}
 		case slurm.IsAmbiguous(err):
 			// The job may exist: no retry until the watcher has looked it up.
+			d.cfg.Observer.Submitted("ambiguous")
 			d.w.NoteSubmitted(t.uuid, "", req.Nice, prio, at)
 			t.last.Ambiguous, t.last.SubmittedAt = true, at
 			t.lastErr = err.Error()
 			d.rej.probeDone(t.uuid, at)
 			log.Warn("sbatch failed and may have created the job; waiting for squeue to tell", zap.Error(err))
 		case errors.As(err, &reject):
+			d.cfg.Observer.Submitted("rejected")
 			d.rejected(t, own, kind, reject.Message, at)
 		case errors.Is(err, slurm.ErrTransient):
+			d.cfg.Observer.Submitted("transient")
 			d.fail(t, at, err)
 			d.rej.probeDone(t.uuid, at)
 			log.Warn("sbatch failed; keeping the lock and retrying later", zap.Error(err),
@@ -61,6 +69,7 @@ func (d *Dispatcher) submitOp(t *tracker) func(context.Context) {
 		default:
 			// Submit refused the request before running sbatch: a bug of ours, not the
 			// container's. Back off; never cancel for it.
+			d.cfg.Observer.Submitted("error")
 			d.fail(t, at, err)
 			d.rej.probeDone(t.uuid, at)
 			log.Error("could not submit", zap.Error(err))
@@ -136,6 +145,12 @@ func (d *Dispatcher) updateOp(t *tracker, a Action) func(context.Context) {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		now := d.now()
+		switch a.Kind {
+		case Unlock:
+			d.cfg.Observer.Unlocked(apiOutcome(err))
+		case CancelContainer:
+			d.cfg.Observer.ContainerCancelled(apiOutcome(err))
+		}
 		switch {
 		case err == nil:
 			t.failures, t.lastErr = 0, ""

@@ -15,16 +15,17 @@ import (
 
 // poll reads the queue (steps 1–3 of the loop), hands the watcher the wanted view (4) and
 // locks what we will run (5). A failed read changes nothing.
-func (d *Dispatcher) poll(ctx context.Context) error {
+func (d *Dispatcher) poll(ctx context.Context) (err error) {
 	d.pollMu.Lock()
 	defer d.pollMu.Unlock()
 	start := d.now()
+	defer func() { d.cfg.Observer.Polled(d.now().Sub(start), err) }()
 	d.mu.Lock()
 	token := d.token
 	d.mu.Unlock()
 
 	mine := map[string]arvados.Container{}
-	err := d.api.EachContainer(ctx, arvados.ListParams{
+	err = d.api.EachContainer(ctx, arvados.ListParams{
 		Filters: []arvados.Filter{arvados.NewFilter("locked_by_uuid", "=", token)},
 		Select:  pollFields,
 	}, func(c arvados.Container) error { mine[c.UUID] = c; return nil })
@@ -61,6 +62,7 @@ func (d *Dispatcher) poll(ctx context.Context) error {
 
 	d.mu.Lock()
 	d.apply(start, mine, queued, found, missing)
+	d.noteQueued(start, queued)
 	d.pollFailures, d.lastPollErr, d.lastPollAt = 0, nil, start
 	view := d.wantedViewLocked(start)
 	d.mu.Unlock()
@@ -177,8 +179,8 @@ func (d *Dispatcher) update(t *tracker, c arvados.Container, readAt time.Time, f
 	}
 	t.readAt, t.gone = readAt, false
 	if t.ctr.State != old.State && old.State != "" {
-		d.log.Info("container state changed", zap.String("container", t.uuid), zap.String("state", string(t.ctr.State)),
-			zap.String("reason", "was "+string(old.State)))
+		d.log.Info("container state changed", zap.String("container", t.uuid), zap.String("job_id", t.last.JobID),
+			zap.String("state", string(t.ctr.State)), zap.String("reason", "was "+string(old.State)))
 	}
 	if d.ours(t.ctr) && t.ctr.Priority == 0 {
 		t.last.CancelRequested = true
@@ -344,6 +346,7 @@ func (d *Dispatcher) lockOne(ctx context.Context, c arvados.Container) bool {
 		if gerr != nil || !mine {
 			d.log.Info("lock failed ambiguously; we do not hold the container", zap.String("container", c.UUID),
 				zap.String("action", "lock"), zap.NamedError("get_error", gerr), zap.Error(err))
+			d.observeLock("ambiguous")
 			return false
 		}
 		c, start, err = got, d.now(), nil
@@ -353,9 +356,11 @@ func (d *Dispatcher) lockOne(ctx context.Context, c arvados.Container) bool {
 	case arvados.IsInvalid(err):
 		d.log.Debug("lock refused (taken by another dispatcher, or no longer queued)", zap.String("container", c.UUID),
 			zap.String("action", "lock"), zap.Error(err))
+		d.observeLock("refused")
 		return false
 	default:
 		d.log.Warn("lock failed", zap.String("container", c.UUID), zap.String("action", "lock"), zap.Error(err))
+		d.observeLock(apiOutcome(err))
 		return false
 	}
 	c.State, c.LockedByUUID = arvados.Locked, d.tokenUUID()
@@ -371,8 +376,10 @@ func (d *Dispatcher) lockOne(ctx context.Context, c arvados.Container) bool {
 		d.trackers[c.UUID] = t
 	}
 	t.since, t.adopted = at, false
+	t.queuedAt = d.queuedSince[c.UUID]
 	d.update(t, c, start, true)
-	d.log.Info("locked", zap.String("container", c.UUID), zap.String("state", string(arvados.Locked)),
+	d.cfg.Observer.Locked("ok")
+	d.log.Info("locked", zap.String("container", c.UUID), zap.String("job_id", ""), zap.String("state", string(arvados.Locked)),
 		zap.String("action", "lock"), zap.Int64("priority", c.Priority))
 	return true
 }

@@ -34,6 +34,8 @@ type CLIConfig struct {
 	WaitDelay time.Duration
 	// MaxIDsPerCommand bounds the job ids given to one scontrol update or scancel (default 200).
 	MaxIDsPerCommand int
+	// Observe, if set, hears of every command once it has ended (see Observer): metrics.
+	Observe Observer
 }
 
 // Defaults for CLIConfig.
@@ -109,6 +111,7 @@ func (c *CLI) exec(ctx context.Context, timeout time.Duration, inv invocation) (
 		return nil, &CommandError{Name: inv.Name, Args: inv.Args, ExitCode: -1,
 			Err: fmt.Errorf("waiting for a free command slot: %w", errors.Join(errNotStarted, ctx.Err()))}
 	}
+	// A command that never got a slot is not observed: it did not run.
 	defer func() { <-c.sem }()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -118,6 +121,13 @@ func (c *CLI) exec(ctx context.Context, timeout time.Duration, inv invocation) (
 	start := c.now()
 	out, err := c.run.run(ctx, inv)
 	took := c.now().Sub(start)
+	if c.cfg.Observe != nil {
+		var cerr error
+		if err != nil {
+			cerr = classify(err)
+		}
+		c.cfg.Observe(inv.Name, took, cerr)
+	}
 	if err != nil {
 		fields := []zap.Field{zap.String("cmd", inv.Name), zap.Duration("took", took), zap.Error(err)}
 		if ce := (*CommandError)(nil); errors.As(err, &ce) {

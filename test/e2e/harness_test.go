@@ -130,6 +130,8 @@ func (h *harness) args(extra ...string) []string {
 		"--lock-file=" + filepath.Join(h.dir, "dispatch-slurm.lock"),
 		"--log-level=debug",
 		"--log-format=json",
+		// A free port: scenarios run in parallel (mgmtAddr reads the one chosen from the log).
+		"--management-listen=127.0.0.1:0",
 	}
 	return append(a, extra...)
 }
@@ -273,6 +275,7 @@ var secrets = map[string]string{
 	"the dispatcher's token (AdminToken)": fakearvados.AdminToken,
 	"the second dispatcher's token":       fakearvados.Dispatcher2Token,
 	"the plain user's token":              fakearvados.UserToken,
+	"the management token":                mgmtToken,
 }
 
 // finish runs when the scenario ends, before the API and Slurm are torn down: it stops the

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -119,10 +120,29 @@ func TestAJobEndsInTheStateItsScriptEarns(t *testing.T) {
 }
 
 const (
-	sleepScript      = "#!/bin/sh\nexec sleep 60\n"
-	ignoreTermScript = "#!/bin/sh\ntrap 'echo got TERM' TERM\nwhile :; do sleep 0.1; done\n"
-	trapExit0Script  = "#!/bin/sh\ntrap 'exit 0' TERM\nsleep 60 &\nwait\n"
+	sleepScript = "#!/bin/sh\nexec sleep 60\n"
+	// The trapping scripts touch $READY once the trap is set: a signal sent before that
+	// would kill the shell, which is not what the test is about.
+	ignoreTermScript = "#!/bin/sh\ntrap 'echo got TERM' TERM\ntouch \"$READY\"\nwhile :; do sleep 0.1; done\n"
+	trapExit0Script  = "#!/bin/sh\ntrap 'exit 0' TERM\ntouch \"$READY\"\nsleep 60 &\nwait\n"
 )
+
+// waitForFile waits (up to waitLong) until path exists.
+func waitForFile(t *testing.T, path, what string) {
+	t.Helper()
+	deadline := time.Now().Add(waitLong)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", waitLong, what)
+		}
+		<-tick.C
+	}
+}
 
 func TestCancellingARunningJob(t *testing.T) {
 	tests := []struct {
@@ -139,8 +159,11 @@ func TestCancellingARunningJob(t *testing.T) {
 		{"a KILL signal cancels at once", ignoreTermScript, []string{"--signal=KILL"}, false, sim.StateCancelled, "None", 9},
 	}
 	env := fakeslurmtest.Start(t, fakeslurmtest.Options{})
+	base := env.Env
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			ready := filepath.Join(t.TempDir(), "ready")
+			env.Env = append(slices.Clone(base), "READY="+ready) // sbatch passes it to the job
 			id := submit(t, env, "", tt.script, "-o", "/dev/null")
 			env.WaitFor("the script to start", waitLong, func(jobs []sim.Job) bool {
 				for _, j := range jobs {
@@ -150,6 +173,9 @@ func TestCancellingARunningJob(t *testing.T) {
 				}
 				return false
 			})
+			if tt.script != sleepScript {
+				waitForFile(t, ready, "the script to set its TERM trap")
+			}
 			if r := env.Run("", "", "scancel", append(tt.args, id)...); r.ExitCode != 0 {
 				t.Fatalf("scancel: exit %d: %s", r.ExitCode, r.Stderr)
 			}

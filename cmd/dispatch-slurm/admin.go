@@ -31,20 +31,30 @@ const containersListExample = `Example:
    dispatch-slurm containers list --config /etc/arvados/config.yml
    dispatch-slurm containers list --stuck
    dispatch-slurm containers list --state Locked --state Running --json | jq .
+   dispatch-slurm containers list --source=direct
 
 Lists the containers locked by our token and the Queued ones with priority > 0, each with
 its Slurm job (one squeue), and the live Slurm jobs named after one of our cluster's
 containers that is final or not ours (orphans). A row is stuck when the container is Locked
 by us with no job for longer than --stuck-after (since modified_at), its job is pending on a
 reason that never clears or needs attention, it is Running with no job, or the job is an
-orphan. The STUCK column (with --json: "why") says which.`
+orphan. The STUCK column (with --json: "why") says which.
+
+When the running dispatcher's management endpoint answers (management.listen, with
+management.token; within 2s), the DISPATCHER column (with --json: "dispatcher") says what it
+last decided for each container it tracks and why, and its last error; "not tracked" marks a
+container locked by us that it does not track. A first line on stderr says where the list
+comes from, and the dispatcher's health when it is not OK. --source=direct does not ask it;
+--source=dispatcher fails when it does not answer.`
 
 const jobsListExample = `Example:
    dispatch-slurm jobs list --config /etc/arvados/config.yml
    dispatch-slurm jobs list --json | jq '.[] | select(.orphan)'
 
 Lists our Slurm jobs (squeue) named after a container of our cluster, with the container's
-state. A job is an orphan when its container is final, not locked by our token, or unknown.`
+state. A job is an orphan when its container is final, not locked by our token, or unknown.
+When the running dispatcher answers, the DISPATCHER column says what it last decided for the
+job's container, and why (see "dispatch-slurm containers list --help", and --source).`
 
 // adminFlags are the flags of every admin command.
 func adminFlags(extra ...cli.Flag) []cli.Flag {
@@ -85,12 +95,12 @@ func containersListCommand(onUsage cli.OnUsageErrorFunc) *cli.Command {
 		Name:        "list",
 		Usage:       "list our containers and the queued ones with their Slurm jobs, marking the stuck ones",
 		Description: containersListExample,
-		Flags: adminFlags(
+		Flags: adminFlags(append(listFlags(),
 			&cli.StringSliceFlag{Name: "state", Usage: "only containers in this state (repeatable): Queued, Locked, Running, Complete, Cancelled"},
 			&cli.BoolFlag{Name: "stuck", Usage: "only stuck containers"},
 			&cli.DurationFlag{Name: "stuck-after", Value: defaultStuckAfter,
 				Usage: "a container Locked by us with no Slurm job for longer than this is stuck"},
-		),
+		)...),
 		OnUsageError: onUsage,
 		Action:       containersList,
 	}
@@ -107,7 +117,7 @@ func jobsCommand() *cli.Command {
 			Name:         "list",
 			Usage:        "list our Slurm jobs with their containers' states, marking orphans",
 			Description:  jobsListExample,
-			Flags:        adminFlags(),
+			Flags:        adminFlags(listFlags()...),
 			OnUsageError: onUsage,
 			Action:       jobsList,
 		}},
@@ -124,6 +134,8 @@ type adminEnv struct {
 	now       func() time.Time
 	sleep     func(ctx context.Context, d time.Duration) error
 	pollEvery time.Duration
+	// dispatcher is how the list commands reach the running dispatcher.
+	dispatcher dispatcherEndpoint
 }
 
 // sleepCtx waits for d or until ctx ends.
@@ -163,7 +175,7 @@ func newAdminEnv(c *cli.Context, keys []flagKey) (*adminEnv, error) {
 		return nil, usageError{fmt.Errorf("set up the Slurm commands: %w (check slurm.squeue or --squeue-path)", err)}
 	}
 	env := &adminEnv{client: client, slurm: cli, tokenUUID: tok.UUID, cluster: cfg.Dispatch.ClusterID,
-		now: time.Now, sleep: sleepCtx, pollEvery: jobPollEvery}
+		now: time.Now, sleep: sleepCtx, pollEvery: jobPollEvery, dispatcher: dispatcherEndpointFrom(cfg)}
 	if env.cluster == "" {
 		env.cluster = tok.UUID[:5]
 	}
@@ -277,11 +289,19 @@ func orphanWhy(c arvados.Container, ok bool, tokenUUID string) string {
 }
 
 func jobsList(c *cli.Context) error {
-	env, err := newAdminEnv(c, adminKeys)
+	src, err := parseSource(c.String("source"))
+	if err != nil {
+		return err
+	}
+	env, err := newAdminEnv(c, listKeys)
 	if err != nil {
 		return err
 	}
 	defer env.client.CloseIdleConnections()
+	dv, err := env.consultDispatcher(c.Context, src, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
 	jobs, err := env.ourJobs(c.Context)
 	if err != nil {
 		return err
@@ -295,15 +315,26 @@ func jobsList(c *cli.Context) error {
 		return err
 	}
 	rows := jobRows(jobs, ctrs, env.tokenUUID)
+	for i := range rows {
+		rows[i].Dispatcher = dv.info(rows[i].Name)
+	}
 	if c.Bool("json") {
 		return writeJSON(c.App.Writer, rows)
 	}
+	header := []string{"JOB ID", "NAME", "SLURM STATE", "REASON", "PRIORITY", "NICE", "CONTAINER", "ORPHAN"}
+	if dv != nil {
+		header = append(header, "DISPATCHER")
+	}
 	table := make([][]string, 0, len(rows))
 	for _, r := range rows {
-		table = append(table, []string{r.JobID, r.Name, r.SlurmState, r.Reason, strconv.FormatInt(r.Priority, 10),
-			strconv.Itoa(r.Nice), r.ContainerState, r.Why})
+		line := []string{r.JobID, r.Name, r.SlurmState, r.Reason, strconv.FormatInt(r.Priority, 10),
+			strconv.Itoa(r.Nice), r.ContainerState, r.Why}
+		if dv != nil {
+			line = append(line, dispatcherCell(r.Dispatcher, r.ContainerState, lockedOrRunning(r.ContainerState, r.Orphan)))
+		}
+		table = append(table, line)
 	}
-	return writeTable(c.App.Writer, []string{"JOB ID", "NAME", "SLURM STATE", "REASON", "PRIORITY", "NICE", "CONTAINER", "ORPHAN"}, table)
+	return writeTable(c.App.Writer, header, table)
 }
 
 // jobRow is one line of jobs list; the JSON names are stable.
@@ -317,6 +348,9 @@ type jobRow struct {
 	ContainerState string `json:"container_state"`
 	Orphan         bool   `json:"orphan"`
 	Why            string `json:"why,omitempty"`
+	// Dispatcher is what the running dispatcher says of the container, when asked and it
+	// tracks it.
+	Dispatcher *dispatcherInfo `json:"dispatcher,omitempty"`
 }
 
 func jobRows(jobs []slurm.Job, ctrs map[string]arvados.Container, tokenUUID string) []jobRow {
@@ -348,6 +382,9 @@ type containerRow struct {
 	Stuck      bool      `json:"stuck"`
 	Orphan     bool      `json:"orphan"`
 	Why        string    `json:"why,omitempty"`
+	// Dispatcher is what the running dispatcher says of the container, when asked and it
+	// tracks it.
+	Dispatcher *dispatcherInfo `json:"dispatcher,omitempty"`
 }
 
 // containerView is what containers list knows: ours maps the uuids of the containers locked
@@ -466,11 +503,19 @@ func containersList(c *cli.Context) error {
 	if c.Duration("stuck-after") <= 0 {
 		return usageError{fmt.Errorf("--stuck-after %s: must be positive", c.Duration("stuck-after"))}
 	}
-	env, err := newAdminEnv(c, adminKeys)
+	src, err := parseSource(c.String("source"))
+	if err != nil {
+		return err
+	}
+	env, err := newAdminEnv(c, listKeys)
 	if err != nil {
 		return err
 	}
 	defer env.client.CloseIdleConnections()
+	dv, err := env.consultDispatcher(c.Context, src, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
 	v, err := env.containerView(c.Context, env.now(), c.Duration("stuck-after"))
 	if err != nil {
 		return err
@@ -478,11 +523,22 @@ func containersList(c *cli.Context) error {
 	var rows []containerRow
 	for _, r := range v.rows() {
 		if (states == nil || states[r.State]) && (!c.Bool("stuck") || r.Stuck) {
+			r.Dispatcher = dv.info(r.UUID)
 			rows = append(rows, r)
 		}
 	}
 	if c.Bool("json") {
 		return writeJSON(c.App.Writer, rows)
+	}
+	return writeContainersTable(c.App.Writer, rows, dv != nil)
+}
+
+// writeContainersTable prints the rows of containers list; withDispatcher adds the
+// DISPATCHER column.
+func writeContainersTable(w io.Writer, rows []containerRow, withDispatcher bool) error {
+	header := []string{"UUID", "STATE", "PRIORITY", "AGE", "LOCKS", "JOB ID", "SLURM STATE", "REASON", "STUCK"}
+	if withDispatcher {
+		header = append(header, "DISPATCHER")
 	}
 	table := make([][]string, 0, len(rows))
 	for _, r := range rows {
@@ -490,10 +546,14 @@ func containersList(c *cli.Context) error {
 		if r.Stuck {
 			stuck = "STUCK: " + r.Why
 		}
-		table = append(table, []string{r.UUID, r.State, strconv.FormatInt(r.Priority, 10), r.Age,
-			strconv.Itoa(r.LockCount), r.JobID, r.SlurmState, r.Reason, stuck})
+		line := []string{r.UUID, r.State, strconv.FormatInt(r.Priority, 10), r.Age,
+			strconv.Itoa(r.LockCount), r.JobID, r.SlurmState, r.Reason, stuck}
+		if withDispatcher {
+			line = append(line, dispatcherCell(r.Dispatcher, r.State, lockedOrRunning(r.State, r.Orphan)))
+		}
+		table = append(table, line)
 	}
-	return writeTable(c.App.Writer, []string{"UUID", "STATE", "PRIORITY", "AGE", "LOCKS", "JOB ID", "SLURM STATE", "REASON", "STUCK"}, table)
+	return writeTable(w, header, table)
 }
 
 // containerView reads our containers, the Queued ones, one squeue snapshot and the

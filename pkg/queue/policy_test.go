@@ -429,3 +429,15 @@ func TestAFewJobsPendingForANeverClearingReasonAreTheContainersOwn(t *testing.T)
 		}
 	}
 }
+
+// The watcher is told which of our containers are Running: their jobs exist even if this
+// process never saw them, so an squeue that prints nothing is suspect rather than evidence.
+func TestTheWatcherIsToldWhichOfOurContainersAreRunning(t *testing.T) {
+	run, lock := lockedOurs(1, arvados.Running), lockedOurs(2, arvados.Locked)
+	u := newUnit(t, Config{TokenUUID: testToken}, run, lock)
+	poll(t, u)
+	wt, _ := u.w.lastWanted()
+	if !wt.Running[run.UUID] || wt.Running[lock.UUID] || len(wt.Running) != 1 {
+		t.Fatalf("Running = %v, want only %s", wt.Running, run.UUID)
+	}
+}

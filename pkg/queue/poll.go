@@ -192,7 +192,8 @@ func (d *Dispatcher) update(t *tracker, c arvados.Container, readAt time.Time, f
 // absence), and the tracked containers that are no longer ours, with why; plus the orphan
 // sweep's findings. Callers hold d.mu.
 func (d *Dispatcher) wantedViewLocked(at time.Time) squeue.Wanted {
-	wt := squeue.Wanted{Locked: map[string]int64{}, Unwanted: map[string]squeue.UnwantedReason{}, At: at}
+	wt := squeue.Wanted{Locked: map[string]int64{}, Unwanted: map[string]squeue.UnwantedReason{},
+		Running: map[string]bool{}, At: at}
 	for u, r := range d.orphans {
 		wt.Unwanted[u] = r
 	}
@@ -201,6 +202,9 @@ func (d *Dispatcher) wantedViewLocked(at time.Time) squeue.Wanted {
 			wt.Unwanted[u] = r
 		} else {
 			wt.Locked[u] = t.ctr.Priority
+			if t.ctr.State == arvados.Running {
+				wt.Running[u] = true
+			}
 			delete(wt.Unwanted, u)
 		}
 	}

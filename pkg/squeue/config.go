@@ -40,6 +40,11 @@ type Config struct {
 	// CancelGrace is how long a job we cancelled may linger before scancel is sent again
 	// (default 30s).
 	CancelGrace time.Duration
+	// YoungResend is how soon TERM goes again to a job that had been running for less than
+	// youngJob when we sent it (default 5s). Slurm reports a job RUNNING a moment before its
+	// batch step exists, and a signal for the batch step sent then is dropped while scancel
+	// exits 0: without this, such a job would run on for CancelGrace.
+	YoungResend time.Duration
 	// MaxReniceCallsPerCycle bounds the renice calls of one cycle (default 20).
 	MaxReniceCallsPerCycle int
 	// MaxLookupsPerCycle bounds the targeted lookups of one cycle (default 50).
@@ -88,6 +93,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CancelGrace == 0 {
 		c.CancelGrace = 30 * time.Second
+	}
+	if c.YoungResend == 0 {
+		c.YoungResend = 5 * time.Second
 	}
 	if c.MaxReniceCallsPerCycle == 0 {
 		c.MaxReniceCallsPerCycle = 20
@@ -145,6 +153,9 @@ func (c Config) Validate() error {
 	}
 	if c.CancelGrace < 0 {
 		errs = append(errs, fmt.Errorf("cancel grace %s: must not be negative", c.CancelGrace))
+	}
+	if c.YoungResend < 0 {
+		errs = append(errs, fmt.Errorf("young resend %s: must not be negative", c.YoungResend))
 	}
 	if c.MaxReniceCallsPerCycle < 1 {
 		errs = append(errs, fmt.Errorf("max renice calls per cycle %d: want ≥ 1", c.MaxReniceCallsPerCycle))

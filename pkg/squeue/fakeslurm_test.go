@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,10 +19,11 @@ import (
 // Fake tier: the watcher with the real CLI backend (slurm.NewCLI) against test/fakeslurm.
 
 type fakeTier struct {
-	t   *testing.T
-	env *fakeslurmtest.Env
-	cli *slurm.CLI
-	w   *Watcher
+	t     *testing.T
+	env   *fakeslurmtest.Env
+	cli   *slurm.CLI
+	w     *Watcher
+	clock *tierClock
 	// shimDir holds squeue shim switches (see withShim).
 	shimDir string
 }
@@ -30,7 +32,8 @@ type fakeTier struct {
 // script around the fake one that misbehaves while a switch file exists (see shimScript).
 func startFakeTier(t *testing.T, cfg Config, shim bool) *fakeTier {
 	t.Helper()
-	f := &fakeTier{t: t, env: fakeslurmtest.Start(t, fakeslurmtest.Options{})}
+	f := &fakeTier{t: t, env: fakeslurmtest.Start(t, fakeslurmtest.Options{}), clock: &tierClock{}}
+	cfg.Now = f.clock.Now
 	ccfg := slurm.CLIConfig{SbatchPath: f.env.SbatchPath, SqueuePath: f.env.SqueuePath, ScancelPath: f.env.ScancelPath,
 		ScontrolPath: f.env.ScontrolPath, Env: f.env.Env, Dir: t.TempDir()}
 	if shim {
@@ -98,9 +101,31 @@ func (f *fakeTier) submit(uuid string, nice int, partition, script string) strin
 	return id
 }
 
+// tierClock is the real clock moved on by a period before each cycle the test runs: the
+// watcher sees its cycles a period apart, as they would be in Run (misses that confirm absence
+// must be spread over time), while the tests run them back to back.
+type tierClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *tierClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// step moves the clock on by the default period (2s).
+func (c *tierClock) step() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += 2 * time.Second
+}
+
 func (f *fakeTier) cycles(n int) {
 	f.t.Helper()
 	for range n {
+		f.clock.step()
 		if err := f.w.Cycle(context.Background()); err != nil {
 			f.t.Fatalf("cycle: %v", err)
 		}
@@ -173,14 +198,14 @@ func TestFakeSlurmUnwantedJobsAreCancelledOnceAndForeignJobsNeverTouched(t *test
 }
 
 func TestFakeSlurmALingeringJobIsCancelledAgainAfterTheGrace(t *testing.T) {
-	f := startFakeTier(t, Config{CancelGrace: 300 * time.Millisecond}, false)
+	f := startFakeTier(t, Config{CancelGrace: 5 * time.Second}, false)
 	id := f.submit(uuid(1), 0, "down", "true")
 	f.cycles(1)
 	f.w.SetWanted(Wanted{Unwanted: map[string]UnwantedReason{uuid(1): ContainerCancelled}, At: time.Now()})
 	f.env.AddFault(sim.Fault{Command: "scancel", Kind: sim.FaultEmpty}) // scancel does nothing
 	n := len(f.env.Calls())
 	f.cycles(1)
-	first := time.Now()
+	first := f.clock.Now()
 	if got := f.callsSince(n, "scancel"); len(got) != 1 || !slices.Equal(got[0].Args, []string{id}) {
 		t.Fatalf("scancel calls = %+v, want one for %s", got, id)
 	}
@@ -191,7 +216,7 @@ func TestFakeSlurmALingeringJobIsCancelledAgainAfterTheGrace(t *testing.T) {
 		}
 		f.cycles(1)
 	}
-	if took := time.Since(first); took < 300*time.Millisecond {
+	if took := f.clock.Now().Sub(first); took < 5*time.Second {
 		t.Fatalf("cancelled again after %s, before the grace", took)
 	}
 	f.env.ClearFaults()

@@ -64,6 +64,7 @@ type record struct {
 	inSnap   bool
 	alive    *slurm.Job // a lookup after the latest snapshot found this live job
 	misses   int        // qualifying snapshots in a row without a live job
+	missAt   time.Time  // start of the snapshot (or time of the lookup) of the last counted miss
 	ending   *Ending
 	lastID   string    // the last job id seen or noted
 	lastSeen time.Time // start of the last snapshot with a live job, or when first tracked

@@ -524,3 +524,80 @@ func TestAJobThatEndsBeforeAnySnapshotShowsItIsConfirmedAbsent(t *testing.T) {
 		t.Fatalf("presence %+v, want absent-confirmed, COMPLETED", p)
 	}
 }
+
+// TestAShortGlitchSeenByABurstOfSnapshotsIsOneMiss: right after a start, a burst of
+// snapshots (the dispatcher poking for each adopted container) taken while squeue and its
+// lookups print nothing must not confirm the absence of live jobs the new process has never
+// seen: misses count only when spread over most of a period. Found by the soak: an adopted
+// Running container was cancelled and a pending one got a second job.
+func TestAShortGlitchSeenByABurstOfSnapshotsIsOneMiss(t *testing.T) {
+	h := newHarness(t, Config{})
+	running := h.slurm.add(uuid(1), "RUNNING", 0)
+	h.slurm.add(uuid(2), "PENDING", 0)
+	h.w.SetWanted(Wanted{Locked: map[string]int64{uuid(1): 1, uuid(2): 1}, At: h.clock.Now()})
+	h.slurm.setMangle(func(s *slurm.Snapshot) { s.Jobs = nil })
+	h.slurm.lookupLies = true
+	for range 8 { // 8 snapshots 10 ms apart, as pokes make them
+		h.clock.Advance(10 * time.Millisecond)
+		if err := h.w.Cycle(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, u := range []string{uuid(1), uuid(2)} {
+		if p := h.w.Presence(u); p.Kind == AbsentConfirmed {
+			t.Fatalf("%s (job alive) after a glitch of 80 ms: %v", u, p.Kind)
+		}
+	}
+	h.slurm.setMangle(nil)
+	h.slurm.lookupLies = false
+	h.cycles(1)
+	if p := h.w.Presence(uuid(1)); p.Kind != Present || p.Job.ID != running {
+		t.Fatalf("after the glitch: %+v, want present %s", p, running)
+	}
+
+	// The same glitch lasting for periods is evidence: a job that really ended is confirmed.
+	h.slurm.set(running, func(j *slurm.Job) { j.State = "COMPLETED" })
+	h.cycles(3)
+	if p := h.w.Presence(uuid(1)); p.Kind != AbsentConfirmed {
+		t.Fatalf("a job ended for three periods: %v, want absent-confirmed", p.Kind)
+	}
+}
+
+// TestARunningContainerNeverSeenMakesEmptyOutputSuspect: a new process adopts a Running
+// container (crunch-run runs inside a job, so one exists) and squeue and its lookups print
+// nothing for several periods: its absence is not confirmed while that lasts, and a Locked
+// container's is not either (the snapshot is suspect). A job that really vanished is
+// confirmed after GoneAfter.
+func TestARunningContainerNeverSeenMakesEmptyOutputSuspect(t *testing.T) {
+	h := newHarness(t, Config{GoneAfter: time.Minute})
+	running := h.slurm.add(uuid(1), "RUNNING", 0)
+	h.slurm.add(uuid(2), "PENDING", 0)
+	h.w.SetWanted(Wanted{Locked: map[string]int64{uuid(1): 1, uuid(2): 1}, Running: map[string]bool{uuid(1): true},
+		At: h.clock.Now()})
+	h.slurm.setMangle(func(s *slurm.Snapshot) { s.Jobs = nil })
+	h.slurm.lookupLies = true
+	h.cycles(10)
+	for _, u := range []string{uuid(1), uuid(2)} {
+		if p := h.w.Presence(u); p.Kind == AbsentConfirmed {
+			t.Fatalf("%s (job alive) after 20 s of empty output: %v", u, p.Kind)
+		}
+	}
+	h.slurm.setMangle(nil)
+	h.slurm.lookupLies = false
+	h.cycles(1)
+	if p := h.w.Presence(uuid(1)); p.Kind != Present || p.Job.ID != running {
+		t.Fatalf("once squeue recovers: %+v, want present %s", p, running)
+	}
+
+	// Another new process, and the Running container's job really is gone without a trace.
+	h = newHarness(t, Config{GoneAfter: time.Minute})
+	h.w.SetWanted(Wanted{Locked: map[string]int64{uuid(1): 1}, Running: map[string]bool{uuid(1): true}, At: h.clock.Now()})
+	h.cycles(20) // 40 s
+	if p := h.w.Presence(uuid(1)); p.Kind == AbsentConfirmed {
+		t.Fatalf("confirmed absent after 40 s with no trace: %+v", p)
+	}
+	h.cycles(15) // 70 s: past GoneAfter
+	if p := h.w.Presence(uuid(1)); p.Kind != AbsentConfirmed {
+		t.Fatalf("not confirmed absent after GoneAfter: %v", p.Kind)
+	}
+}

@@ -23,12 +23,14 @@ type realTier struct {
 	cli     *slurm.CLI
 	w       *Watcher
 	ids     []string
+	clock   *tierClock
 }
 
 func startRealTier(t *testing.T, cfg Config, squeuePath string) *realTier {
 	t.Helper()
 	testenv.RequireRealSlurm(t)
-	r := &realTier{t: t, cluster: randomWord(5)}
+	r := &realTier{t: t, cluster: randomWord(5), clock: &tierClock{}}
+	cfg.Now = r.clock.Now
 	cli, err := slurm.NewCLI(slurm.CLIConfig{SqueuePath: squeuePath, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -75,6 +77,7 @@ func (r *realTier) submit(uuid string, nice int, partition, script string) strin
 func (r *realTier) cycles(n int) {
 	r.t.Helper()
 	for range n {
+		r.clock.step()
 		if err := r.w.Cycle(context.Background()); err != nil {
 			r.t.Fatalf("cycle: %v", err)
 		}

@@ -34,6 +34,10 @@ type Wanted struct {
 	Locked map[string]int64
 	// Unwanted: containers the poller knows are no longer wanted, and why.
 	Unwanted map[string]UnwantedReason
+	// Running: Locked entries whose container is Running. crunch-run runs inside a job, so
+	// such a container has a live job (or one that just ended) even if this process has
+	// never seen it: a snapshot with none of our jobs then is suspect, not evidence.
+	Running map[string]bool
 	// At is when the poll started: a job submitted after At is not cancelled on its word.
 	At time.Time
 }
@@ -47,7 +51,7 @@ func (w *Watcher) SetWanted(wt Wanted) {
 		w.mu.Unlock()
 		return
 	}
-	wt.Locked, wt.Unwanted = maps.Clone(wt.Locked), maps.Clone(wt.Unwanted)
+	wt.Locked, wt.Unwanted, wt.Running = maps.Clone(wt.Locked), maps.Clone(wt.Unwanted), maps.Clone(wt.Running)
 	w.wanted = wt
 	w.placed = nil
 	now := w.cfg.Now()
@@ -111,26 +115,49 @@ func (w *Watcher) unwanted(uuid string) (UnwantedReason, bool) {
 type cancelTask struct {
 	req   slurm.CancelRequest
 	uuids map[string]string // job id → uuid
+	young map[string]bool   // job ids that had been running for less than youngJob
+}
+
+// sentCancel is our last scancel for one job.
+type sentCancel struct {
+	at time.Time
+	// young: TERM went to a job that had been running for less than youngJob, whose batch
+	// step may not have existed yet; it goes once more after YoungResend.
+	young bool
+}
+
+// youngJob is how long after a job is first seen started that a TERM to its batch step may
+// still be lost (Slurm 22.05 shows RUNNING before the step exists; under load the gap grows).
+const youngJob = 10 * time.Second
+
+// resendAfter is how long after s a lingering job gets scancel again.
+func (w *Watcher) resendAfter(s sentCancel) time.Duration {
+	if s.young {
+		return min(w.cfg.YoungResend, w.cfg.CancelGrace)
+	}
+	return w.cfg.CancelGrace
 }
 
 // planCancels picks the live jobs of unwanted containers not cancelled within CancelGrace:
 // pending ones get a plain scancel, the others TERM to the batch step; one call per kind.
 func (w *Watcher) planCancels(now time.Time) []cancelTask {
 	pending := cancelTask{uuids: map[string]string{}}
-	running := cancelTask{req: slurm.CancelRequest{Running: true}, uuids: map[string]string{}}
+	running := cancelTask{req: slurm.CancelRequest{Running: true}, uuids: map[string]string{}, young: map[string]bool{}}
 	for _, uuid := range slices.Sorted(maps.Keys(w.snap.ours)) {
 		reason, ok := w.unwanted(uuid)
 		if !ok || w.recs[uuid].lastSubmit.After(w.wanted.At) {
 			continue
 		}
 		for _, j := range w.snap.ours[uuid] {
-			if at, sent := w.sent[j.ID]; sent && now.Sub(at) < w.cfg.CancelGrace {
+			s, again := w.sent[j.ID]
+			if again && now.Sub(s.at) < w.resendAfter(s) {
 				continue
 			}
-			_, again := w.sent[j.ID]
 			t := &running
 			if slurm.PendingState(j.State) {
 				t = &pending
+			} else if since, ok := w.running[j.ID]; !again && (!ok || now.Sub(since) < youngJob) {
+				t.young[j.ID] = true // at most one early resend: only for a first send
 			}
 			t.req.IDs = append(t.req.IDs, j.ID)
 			t.uuids[j.ID] = uuid
@@ -165,7 +192,7 @@ func (w *Watcher) cancel(ctx context.Context, tasks []cancelTask) {
 		} else {
 			w.stats.CancelledJobs += int64(len(t.req.IDs))
 			for id, uuid := range t.uuids {
-				w.sent[id] = done
+				w.sent[id] = sentCancel{at: done, young: t.young[id]}
 				w.noteCancelledLocked(uuid, done)
 			}
 		}

@@ -54,28 +54,46 @@ func TestUnwantedContainersGetTheirJobCancelledWithinOneCycle(t *testing.T) {
 	}
 }
 
+// TestCancelIsSentOnceUnlessTheJobLingersPastTheGrace: scancel goes again only to a job that
+// lingers, after CancelGrace; a job that had just started when it got TERM (whose batch step
+// may not have existed, so that Slurm dropped the signal) gets it once more after
+// YoungResend.
 func TestCancelIsSentOnceUnlessTheJobLingersPastTheGrace(t *testing.T) {
-	h := newHarness(t, Config{CancelGrace: 30 * time.Second})
-	h.slurm.lingerOnCancel = true
-	id := h.slurm.add(uuid(1), "RUNNING", 0)
-	h.cycles(1)
-	h.w.SetWanted(Wanted{Unwanted: map[string]UnwantedReason{uuid(1): ContainerCancelled}, At: h.clock.Now()})
-	h.slurm.take("")
-	var at []time.Time
-	start := h.clock.Now()
-	for range 40 { // 80 s at 2 s a cycle
-		h.cycles(1)
-		for range h.slurm.take("Cancel") {
-			at = append(at, h.clock.Now())
-		}
+	tests := []struct {
+		name string
+		// runningFor is how many 2 s cycles showed the job running before it was unwanted.
+		state      string
+		runningFor int
+		want       []time.Duration
+	}{
+		{"a job running for a while", "RUNNING", 6, []time.Duration{2 * time.Second, 32 * time.Second, 62 * time.Second}},
+		{"a job that has just started", "RUNNING", 1, []time.Duration{2 * time.Second, 8 * time.Second, 38 * time.Second, 68 * time.Second}},
+		{"a pending job", "PENDING", 1, []time.Duration{2 * time.Second, 32 * time.Second, 62 * time.Second}},
 	}
-	want := []time.Duration{2 * time.Second, 32 * time.Second, 62 * time.Second}
-	var got []time.Duration
-	for _, a := range at {
-		got = append(got, a.Sub(start))
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("scancel of lingering job %s sent at %v, want %v", id, got, want)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, Config{CancelGrace: 30 * time.Second, YoungResend: 5 * time.Second})
+			h.slurm.lingerOnCancel = true
+			id := h.slurm.add(uuid(1), tt.state, 0)
+			h.cycles(tt.runningFor)
+			h.w.SetWanted(Wanted{Unwanted: map[string]UnwantedReason{uuid(1): ContainerCancelled}, At: h.clock.Now()})
+			h.slurm.take("")
+			var at []time.Time
+			start := h.clock.Now()
+			for range 40 { // 80 s at 2 s a cycle
+				h.cycles(1)
+				for range h.slurm.take("Cancel") {
+					at = append(at, h.clock.Now())
+				}
+			}
+			var got []time.Duration
+			for _, a := range at {
+				got = append(got, a.Sub(start))
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("scancel of lingering job %s sent at %v, want %v", id, got, tt.want)
+			}
+		})
 	}
 }
 

@@ -22,6 +22,9 @@ func (w *Watcher) apply(snap *slurm.Snapshot, started time.Time) cycleWork {
 		if w.ours(j.Name) && !slurm.FinishedState(j.State) {
 			byName[j.Name] = append(byName[j.Name], j)
 			ids[j.ID] = j.Name
+			if _, seen := w.running[j.ID]; !seen && !slurm.PendingState(j.State) {
+				w.running[j.ID] = started
+			}
 		}
 	}
 	suspect := w.suspect(snap, byName)
@@ -53,7 +56,7 @@ func (w *Watcher) apply(snap *slurm.Snapshot, started time.Time) cycleWork {
 			continue
 		}
 		if !suspect {
-			rec.misses++
+			w.countMiss(rec, started)
 		}
 		if rec.misses >= 2 || (suspect && (w.believedAlive(uuid) || rec.misses > 0)) {
 			lookups = append(lookups, lookupTask{uuid: uuid, lastID: rec.lastID, action: rec.lastAction,
@@ -78,6 +81,24 @@ func (w *Watcher) apply(snap *slurm.Snapshot, started time.Time) cycleWork {
 	w.prune(now)
 	w.placed = nil
 	return cycleWork{lookups: lookups, cancels: w.planCancels(now), plan: w.planRenice()}
+}
+
+// countMiss counts one more miss for rec at time at, unless the last counted one is less than
+// minMissGap old: the misses that confirm absence must be spread over time, so that a burst
+// of snapshots (pokes right after a start-up, say) taken during one short squeue glitch
+// counts as one piece of evidence, not two (DESIGN.md invariant 2).
+func (w *Watcher) countMiss(rec *record, at time.Time) {
+	if rec.misses > 0 && at.Sub(rec.missAt) < w.minMissGap() {
+		return
+	}
+	rec.misses++
+	rec.missAt = at
+}
+
+// minMissGap is the least time between two counted misses: most of one period, so that
+// periodic snapshots always count, whatever their jitter.
+func (w *Watcher) minMissGap() time.Duration {
+	return time.Duration(float64(w.cfg.Period) * (1 - w.cfg.Jitter) * 0.9)
 }
 
 func boolInt(b bool) int {
@@ -109,6 +130,14 @@ func (w *Watcher) suspect(snap *slurm.Snapshot, byName map[string][]slurm.Job) b
 			}
 		}
 	}
+	for uuid := range w.wanted.Running {
+		if !w.baseline[uuid] && w.incoming[uuid] == nil && w.unseenRunning(uuid) {
+			had++
+			if byName[uuid] == nil {
+				lost++
+			}
+		}
+	}
 	why := ""
 	switch {
 	case snap.Skipped > 0:
@@ -132,10 +161,21 @@ func (w *Watcher) suspect(snap *slurm.Snapshot, byName map[string][]slurm.Job) b
 }
 
 // believedAlive reports whether a job of uuid is believed alive: seen in the last good
-// snapshot or since, or submitted (sbatch gave an id) and not shown by any snapshot yet.
+// snapshot or since, or submitted (sbatch gave an id) and not shown by any snapshot yet, or
+// the job of a Running container that this process has not seen yet.
 func (w *Watcher) believedAlive(uuid string) bool {
 	p := w.incoming[uuid]
-	return w.baseline[uuid] || p != nil && p.noted && p.jobID != ""
+	return w.baseline[uuid] || p != nil && p.noted && p.jobID != "" || w.unseenRunning(uuid)
+}
+
+// unseenRunning: the poller reports uuid's container Running, and this process has seen no
+// job of it and not confirmed its absence (a container adopted at start-up, say). While
+// squeue output is suspect, its absence needs a lookup that finds its job ended, or GoneAfter
+// since it was first tracked: slurmctld keeps finished jobs for MinJobAge, so a job that no
+// lookup finds at all is no evidence while the output looks wrong.
+func (w *Watcher) unseenRunning(uuid string) bool {
+	rec := w.recs[uuid]
+	return w.wanted.Running[uuid] && rec != nil && rec.lastID == "" && rec.ending == nil
 }
 
 // prune forgets records with no evidence for a while whose container is not locked by us, and
@@ -157,9 +197,16 @@ func (w *Watcher) prune(now time.Time) {
 			delete(w.baseline, uuid)
 		}
 	}
-	for id, at := range w.sent {
-		if _, alive := w.snap.ids[id]; !alive && now.Sub(at) > w.cfg.CancelGrace {
+	for id, s := range w.sent {
+		if _, alive := w.snap.ids[id]; !alive && now.Sub(s.at) > w.cfg.CancelGrace {
 			delete(w.sent, id)
+		}
+	}
+	if !w.snap.suspect {
+		for id := range w.running {
+			if _, alive := w.snap.ids[id]; !alive {
+				delete(w.running, id)
+			}
 		}
 	}
 }
@@ -223,8 +270,7 @@ func (w *Watcher) foldLookup(t lookupTask, jobs []slurm.Job) {
 			// that no lookup finds is no evidence against a suspect snapshot.
 			return
 		}
-		rec.misses++
-		if rec.misses < 2 {
+		if w.countMiss(rec, w.cfg.Now()); rec.misses < 2 {
 			return
 		}
 	}

@@ -72,8 +72,9 @@ type Watcher struct {
 	placed     *placedCache // for InitialNice; nil when stale
 	scratch    []Placed
 	wanted     Wanted
-	sent       map[string]time.Time // job id → when we last sent scancel for it
-	loggedRe   map[string]bool      // pending reasons already logged
+	sent       map[string]sentCancel // job id → our last scancel for it
+	running    map[string]time.Time  // job id → start of the first snapshot that showed it started
+	loggedRe   map[string]bool       // pending reasons already logged
 	renice     reniceState
 	stats      Stats
 }
@@ -87,7 +88,7 @@ func New(client Slurm, cfg Config) (*Watcher, error) {
 	return &Watcher{
 		cfg: cfg, slurm: client, log: cfg.Logger.Named("squeue"),
 		poke: make(chan struct{}, 1), changed: make(chan struct{}),
-		recs: map[string]*record{}, incoming: map[string]*provisional{}, baseline: map[string]bool{}, sent: map[string]time.Time{}, loggedRe: map[string]bool{},
+		recs: map[string]*record{}, incoming: map[string]*provisional{}, baseline: map[string]bool{}, sent: map[string]sentCancel{}, running: map[string]time.Time{}, loggedRe: map[string]bool{},
 		renice: reniceState{last: map[string]reniced{}},
 	}, nil
 }

@@ -57,6 +57,12 @@ slurm-down: ## stop the local Slurm daemons
 slurm-status: ## is the local Slurm up?
 	scripts/local-slurm.sh status
 
+# The soak's duration; SOAK_FLAGS passes more flags, e.g. SOAK_FLAGS=--seed=123 to replay a run.
+SOAK_DURATION ?= 5m
+SOAK_FLAGS ?=
+soak: build ## fault-injection soak with invariant checks (SOAK_DURATION=5m)
+	$(GO) run ./test/soak/cmd/soak --bin-dir=$(BIN) --duration=$(SOAK_DURATION) $(SOAK_FLAGS)
+
 # The demo: Slurm is auto (the local Slurm if up, or started as root on Debian; else fakeslurm),
 # real or fake.
 DEMO_SLURM ?= auto

@@ -89,7 +89,7 @@ install: build ## install the binary and the systemd unit
 
 # BENCH_QUICK=1 for the quick mode (about a minute); BENCH_FLAGS for more (`bin/bench -h`).
 bench: build ## benchmark figures vs targets (table + JSON); real Slurm tier when it is up
-	$(GO) build -o $(BIN)/ ./test/bench/cmd/bench
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./test/bench/cmd/bench ./test/bench/cmd/slurmwrap
 	$(BIN)/bench --bin $(BIN) --json bench-results.json $(BENCH_FLAGS)
 
 clean: ## remove build output

@@ -253,12 +253,26 @@ func present(o Observation) Action {
 	return status(o, "activity", fmt.Sprintf("Slurm job %s pending: %s", j.ID, j.Reason))
 }
 
-// status writes runtime_status[key] = msg unless that is what we last wrote.
+// status writes runtime_status[key] = msg unless that is what we last wrote, or what the
+// record already says (a restarted dispatcher adopting what the previous one wrote: without
+// this, a restart rewrote the status of every pending container).
 func status(o Observation, key, msg string) Action {
-	if o.Last.StatusKey == key && o.Last.Status == msg {
+	if o.Last.StatusKey == key && o.Last.Status == msg || recordSays(o.Container.RuntimeStatus, key, msg) {
 		return Action{Kind: Wait, Reason: msg}
 	}
 	return Action{Kind: SetRuntimeStatus, Key: key, Message: msg, Reason: msg}
+}
+
+// recordSays reports whether runtime_status holds msg under key and nothing under the other
+// key we write ("activity" or "warning"): what a SetRuntimeStatus of key and msg leaves.
+func recordSays(rs map[string]any, key, msg string) bool {
+	other := "warning"
+	if key == "warning" {
+		other = "activity"
+	}
+	got, _ := rs[key].(string)
+	_, stale := rs[other]
+	return got == msg && !stale
 }
 
 // absent decides for our container whose job is confirmed gone (or never existed).

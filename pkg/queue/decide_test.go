@@ -127,6 +127,26 @@ func TestDecide(t *testing.T) {
 				o.Last.StatusKey, o.Last.Status = "activity", "Slurm job 7 pending: Resources"
 			},
 			want: Wait},
+		{name: "an activity the record already shows (written before a restart) is not written again",
+			change: func(o *Observation) {
+				o.Adopted = true
+				o.Presence = alive("PENDING", "Resources", slurm.ReasonWaiting)
+				o.Container.RuntimeStatus = map[string]any{"activity": "Slurm job 7 pending: Resources"}
+			},
+			want: Wait},
+		{name: "the record's activity is written when a stale warning sits beside it",
+			change: func(o *Observation) {
+				o.Adopted = true
+				o.Presence = alive("PENDING", "Resources", slurm.ReasonWaiting)
+				o.Container.RuntimeStatus = map[string]any{"activity": "Slurm job 7 pending: Resources", "warning": "old"}
+			},
+			want: SetRuntimeStatus, key: "activity", msg: "Slurm job 7 pending: Resources"},
+		{name: "a warning the record already shows is not written again",
+			change: func(o *Observation) {
+				o.Presence = alive("PENDING", "PartitionDown", slurm.ReasonAttention)
+				o.Container.RuntimeStatus = map[string]any{"warning": "Slurm job 7 pending: PartitionDown"}
+			},
+			want: Wait},
 		{name: "a new reason replaces the activity",
 			change: func(o *Observation) {
 				o.Presence = alive("PENDING", "Priority", slurm.ReasonWaiting)

@@ -47,10 +47,11 @@ func (d *Dispatcher) pass(ctx context.Context) *sync.WaitGroup {
 			cmp.Compare(a.uuid, b.uuid))
 	})
 	var (
-		submits, updates []func(context.Context)
-		reads            []*tracker
-		blocked          []*tracker // waiting only because submitting is paused
-		poke             bool
+		submits []submitItem
+		updates []func(context.Context)
+		reads   []*tracker
+		blocked []*tracker // waiting only because submitting is paused
+		poke    bool
 	)
 	decideOne := func(t *tracker, probe bool) {
 		o := d.observe(t, now)
@@ -76,7 +77,8 @@ func (d *Dispatcher) pass(ctx context.Context) *sync.WaitGroup {
 			if probe {
 				d.rej.probing, t.lastProbe = t.uuid, now
 			}
-			submits = append(submits, d.submitOp(t))
+			submits = append(submits, submitItem{priority: t.ctr.Priority, created: t.ctr.CreatedAt, uuid: t.uuid,
+				ctx: ctx, op: d.submitOp(t)})
 		default:
 			t.busy = true
 			updates = append(updates, d.updateOp(t, a))
@@ -110,7 +112,12 @@ func (d *Dispatcher) pass(ctx context.Context) *sync.WaitGroup {
 	if len(reads) > 0 {
 		d.launch(ctx, &wg, d.updateSem, []func(context.Context){d.readOp(reads)}, func() { d.release(reads...) })
 	}
-	d.launch(ctx, &wg, d.submitSem, submits, nil)
+	for i := range submits {
+		wg.Add(1)
+		d.ops.Add(1)
+		submits[i].done = func() { d.ops.Done(); wg.Done() }
+	}
+	d.submits.push(submits...)
 	d.launch(ctx, &wg, d.updateSem, updates, nil)
 	return &wg
 }

@@ -349,8 +349,12 @@ func (rc *runConfig) run(ctx context.Context, stderr io.Writer, notices []config
 		return usageError{err}
 	}
 	defer client.CloseIdleConnections()
-	tok, err := currentToken(ctx, client)
+	tok, err := startupToken(ctx, client, log, sleepCtx)
 	if err != nil {
+		if ctx.Err() != nil {
+			log.Info("dispatch-slurm stopped before the API server answered")
+			return nil
+		}
 		return err
 	}
 	rc.cli.Logger, rc.cli.Observe = log.Named("slurm"), m.ObserveSlurmCommand
@@ -417,6 +421,27 @@ func currentToken(ctx context.Context, client *arvados.Client) (arvados.APIClien
 		}
 	}
 	return arvados.APIClientAuthorization{}, fmt.Errorf("the API server %s is unavailable: %w", client.Host(), err)
+}
+
+// startupToken waits for the API server to take our token at start-up: while it is
+// unavailable (down, or restarting along with us) it asks again after a delay growing from 1 s
+// to 30 s, logging each failure, until it answers or ctx is done. A refused token or another
+// permanent error ends the start at once. (The admin commands give up at once instead.)
+// systemd's start timeout bounds the wait: READY=1 comes only after the first poll.
+func startupToken(ctx context.Context, client *arvados.Client, log *zap.Logger,
+	sleep func(context.Context, time.Duration) error) (arvados.APIClientAuthorization, error) {
+	delay := time.Second
+	for {
+		tok, err := currentToken(ctx, client)
+		if err == nil || !arvados.IsTransient(err) || ctx.Err() != nil {
+			return tok, err
+		}
+		log.Warn("the API server is unavailable; asking again", zap.Duration("retry_in", delay), zap.Error(err))
+		if serr := sleep(ctx, delay); serr != nil {
+			return tok, err
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
 }
 
 // lockFile takes an exclusive, non-blocking flock on path, so that a second dispatcher on this

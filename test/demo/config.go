@@ -16,6 +16,9 @@ type configParams struct {
 	Slurm   map[string]string
 	WorkDir string
 	Lock    string
+	// Management is the management endpoint's host:port, MgmtToken its token: the admin
+	// CLI's containers list then shows what the dispatcher decided and why.
+	Management, MgmtToken string
 }
 
 // Periods of the demo's dispatcher: short, so that the demo ends in seconds.
@@ -51,13 +54,16 @@ slurm:
   scancel: %s
   scontrol: %s
   work_dir: %s
+management:
+  listen: %s
+  token: %s
 logging:
   level: info
   format: json
 lock_file: %s
 `, q(p.APIHost), q(p.ClusterID), pollPeriod, squeuePeriod, q(p.Standin),
 		q(p.Slurm["sbatch"]), q(p.Slurm["squeue"]), q(p.Slurm["scancel"]), q(p.Slurm["scontrol"]),
-		q(p.WorkDir), q(p.Lock))
+		q(p.WorkDir), q(p.Management), q(p.MgmtToken), q(p.Lock))
 	return b.String()
 }
 

@@ -104,6 +104,9 @@ func TestDemoOnFakeslurmEndsEveryContainerAsExpected(t *testing.T) {
 	if !strings.Contains(res.ListWhileRunning, byName["abandoned"].UUID) {
 		t.Errorf("containers list while running lacks the abandoned container:\n%s", res.ListWhileRunning)
 	}
+	if !strings.Contains(res.ListWhileRunning, "from the dispatcher at") || !strings.Contains(res.ListWhileRunning, "DISPATCHER") {
+		t.Errorf("containers list while running did not consult the dispatcher's management endpoint:\n%s", res.ListWhileRunning)
+	}
 	for _, tok := range []string{fakearvados.AdminToken, fakearvados.Dispatcher2Token, fakearvados.UserToken} {
 		if strings.Contains(text, tok) {
 			t.Errorf("the output shows a token")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -142,16 +143,19 @@ func (r *runner) startDispatcher() error {
 		return fmt.Errorf("make the jobs' directory: %w", err)
 	}
 	r.cfgPath = filepath.Join(r.dir, "dispatch-slurm.yml")
+	mgmt, err := freeLoopbackAddr()
+	if err != nil {
+		return err
+	}
 	cfg := dispatcherConfig(configParams{APIHost: r.api.ready.Host, ClusterID: r.res.ClusterID,
 		Standin: r.bins["crunchrun-standin"], Slurm: r.slurm.paths, WorkDir: work,
-		Lock: filepath.Join(r.dir, "dispatch-slurm.lock")})
+		Lock: filepath.Join(r.dir, "dispatch-slurm.lock"), Management: mgmt, MgmtToken: randomID(32)})
 	if err := os.WriteFile(r.cfgPath, []byte(cfg), 0o600); err != nil {
 		return fmt.Errorf("write the dispatcher's config: %w", err)
 	}
 	env := append(environWithout("ARVADOS_", "DISPATCH_SLURM_", "FAKESLURM_"),
 		arvados.EnvToken+"="+r.api.ready.AdminToken)
 	env = append(env, r.slurm.dispatcherEnv...)
-	var err error
 	r.disp, err = startProc("dispatch-slurm", r.bins["dispatch-slurm"],
 		[]string{"run", "--config=" + r.cfgPath, "--rejection-hold=" + rejectionHold},
 		env, r.dir, filepath.Join(r.dir, "dispatch-slurm.log"))
@@ -273,4 +277,15 @@ func liveIDs(jobs map[string]job) []string {
 		}
 	}
 	return ids
+}
+
+// freeLoopbackAddr returns a loopback host:port free a moment ago, for the dispatcher's
+// management endpoint (its default port may be taken by a dispatcher already running here).
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("find a free port for the management endpoint: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }

@@ -3,11 +3,12 @@ package demo
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/dispatch-slurm/dispatch-slurm/test/testenv"
 )
 
 // binDir holds the programs the demo runs, built once per test process by TestMain.
@@ -33,7 +34,7 @@ func runMain(m *testing.M) int {
 		"fakeslurm":         "/test/fakeslurm",
 		"crunchrun-standin": "/test/crunchrun-standin",
 	} {
-		if err := goBuild(filepath.Join(dir, name), modulePath+pkg); err != nil {
+		if err := testenv.GoBuild(filepath.Join(dir, name), modulePath+pkg, []string{"CGO_ENABLED=0"}); err != nil {
 			fmt.Fprintln(os.Stderr, "demo test:", err)
 			return 1
 		}
@@ -46,15 +47,4 @@ func runMain(m *testing.M) int {
 		}
 	}
 	return code
-}
-
-// goBuild builds pkg into out. go test puts $GOROOT/bin first in the tests' PATH. The
-// binaries are static: fakeslurm runs once per Slurm command.
-func goBuild(out, pkg string) error {
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
-	}
-	return nil
 }

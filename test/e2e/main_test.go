@@ -3,9 +3,10 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/dispatch-slurm/dispatch-slurm/test/testenv"
 )
 
 // Built once per test process by TestMain.
@@ -54,23 +55,13 @@ func runMain(m *testing.M) int {
 	}
 	if prebuilt := os.Getenv(EnvBinary); prebuilt != "" {
 		dispatcherBin = prebuilt
-	} else if err := goBuild(dispatcherBin, modulePath+"/cmd/dispatch-slurm", raceFlag...); err != nil {
+	} else if err := testenv.GoBuild(dispatcherBin, modulePath+"/cmd/dispatch-slurm", nil, raceFlag...); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	if err := goBuild(standinBin, modulePath+"/test/crunchrun-standin"); err != nil {
+	if err := testenv.GoBuild(standinBin, modulePath+"/test/crunchrun-standin", nil); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
 	return m.Run()
-}
-
-// goBuild builds pkg into out. go test puts $GOROOT/bin first in the tests' PATH.
-func goBuild(out, pkg string, flags ...string) error {
-	args := append([]string{"build", "-o", out}, flags...)
-	cmd := exec.Command("go", append(args, pkg)...)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
-	}
-	return nil
 }

@@ -3,11 +3,12 @@ package soak
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/dispatch-slurm/dispatch-slurm/test/testenv"
 )
 
 // Built once per test process by TestMain, into binDir.
@@ -55,21 +56,10 @@ func runMain(m *testing.M) int {
 		{fakeslurmBin, "/test/fakeslurm", nil, []string{"CGO_ENABLED=0"}},
 		{standinBin, "/test/crunchrun-standin", nil, nil},
 	} {
-		if err := goBuild(b.out, modulePath+b.pkg, b.env, b.flags...); err != nil {
+		if err := testenv.GoBuild(b.out, modulePath+b.pkg, b.env, b.flags...); err != nil {
 			fmt.Fprintln(os.Stderr, "soak:", err)
 			return 1
 		}
 	}
 	return m.Run()
-}
-
-// goBuild builds pkg into out. go test puts $GOROOT/bin first in the tests' PATH.
-func goBuild(out, pkg string, env []string, flags ...string) error {
-	args := append([]string{"build", "-o", out}, flags...)
-	cmd := exec.Command("go", append(args, pkg)...)
-	cmd.Env = append(os.Environ(), env...)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
-	}
-	return nil
 }

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -16,74 +14,13 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/term"
+
+	"github.com/dispatch-slurm/dispatch-slurm/test/testenv"
 )
 
-// notifySocket listens on a unixgram socket, as systemd does for NOTIFY_SOCKET, and collects
-// the messages.
-type notifySocket struct {
-	path string
-	conn *net.UnixConn
-	mu   sync.Mutex
-	msgs []string
-	done chan struct{}
-}
-
-func listenNotify(t *testing.T) *notifySocket {
-	t.Helper()
-	// A short directory: a unix socket's path is limited to 108 bytes, and t.TempDir()'s
-	// grows with the test's name.
-	dir, err := os.MkdirTemp("", "sdnotify")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	s := &notifySocket{path: filepath.Join(dir, "notify"), done: make(chan struct{})}
-	s.conn, err = net.ListenUnixgram("unixgram", &net.UnixAddr{Name: s.path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(s.done)
-		buf := make([]byte, 4096)
-		for {
-			n, _, err := s.conn.ReadFromUnix(buf)
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.msgs = append(s.msgs, string(buf[:n]))
-			s.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() { s.conn.Close(); <-s.done })
-	return s
-}
-
-// lines returns every line of every message so far, in order.
-func (s *notifySocket) lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	for _, m := range s.msgs {
-		out = append(out, strings.Split(m, "\n")...)
-	}
-	return out
-}
-
-// waitFor waits until a line equal to want has arrived.
-func (s *notifySocket) waitFor(t *testing.T, want string) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if slices.Contains(s.lines(), want) {
-			return
-		}
-	}
-	t.Fatalf("no %q among the notifications %q", want, s.lines())
-}
-
 func TestTheNotifierSendsReadyWatchdogAndStopping(t *testing.T) {
-	sock := listenNotify(t)
-	t.Setenv("NOTIFY_SOCKET", sock.path)
+	sock := testenv.ListenNotify(t)
+	t.Setenv("NOTIFY_SOCKET", sock.Path)
 	t.Setenv("WATCHDOG_USEC", "100000") // pings every 50 ms
 	t.Setenv("WATCHDOG_PID", "")
 	n := newNotifier(zap.NewNop())
@@ -103,18 +40,18 @@ func TestTheNotifierSendsReadyWatchdogAndStopping(t *testing.T) {
 		n.run(ctx, func() bool { mu.Lock(); defer mu.Unlock(); return isReady },
 			func() { mu.Lock(); defer mu.Unlock(); pings++ })
 	}()
-	sock.waitFor(t, "WATCHDOG=1")
-	if slices.Contains(sock.lines(), "READY=1") {
+	sock.WaitFor(t, "WATCHDOG=1", 10*time.Second)
+	if slices.Contains(sock.Lines(), "READY=1") {
 		t.Fatal("READY=1 before the dispatcher was ready")
 	}
 	mu.Lock()
 	isReady = true
 	mu.Unlock()
-	sock.waitFor(t, "READY=1")
+	sock.WaitFor(t, "READY=1", 10*time.Second)
 	cancel()
 	<-done
-	sock.waitFor(t, "STOPPING=1")
-	lines := sock.lines()
+	sock.WaitFor(t, "STOPPING=1", 10*time.Second)
+	lines := sock.Lines()
 	if i, j := slices.Index(lines, "READY=1"), slices.Index(lines, "STOPPING=1"); i > j {
 		t.Errorf("READY=1 after STOPPING=1: %q", lines)
 	}

@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 
 	"github.com/dispatch-slurm/dispatch-slurm/pkg/arvados"
 	"github.com/dispatch-slurm/dispatch-slurm/pkg/mgmt"
+	"github.com/dispatch-slurm/dispatch-slurm/test/testenv"
 )
 
 // mgmtToken is the management token of the operations scenarios (the harness checks that no
@@ -136,9 +135,9 @@ func TestHealthFailsWhileTheAPIIsDownAndRecovers(t *testing.T) {
 func TestMetricsCountTheScenarioAndTheEndpointNeedsTheToken(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, fakeTier, options{})
-	sock := listenNotify(t)
+	sock := testenv.ListenNotify(t)
 	uuids := h.seed(ctr(10, 1, 64, "3"), ctr(9, 1, 64, "3"), ctr(8, 1, 64, "3"))
-	d := h.startWithEnv([]string{"NOTIFY_SOCKET=" + sock.path, "WATCHDOG_USEC=400000"}, h.opsConfig())
+	d := h.startWithEnv([]string{"NOTIFY_SOCKET=" + sock.Path, "WATCHDOG_USEC=400000"}, h.opsConfig())
 	base := h.mgmtURL(d)
 
 	for _, path := range []string{mgmt.MetricsPath, mgmt.ContainersPath} {
@@ -169,7 +168,7 @@ func TestMetricsCountTheScenarioAndTheEndpointNeedsTheToken(t *testing.T) {
 	if !slices.Equal(listed, want) {
 		t.Errorf("/dispatch/containers lists %v, want %v", listed, want)
 	}
-	sock.waitFor(t, "READY=1")
+	sock.WaitFor(t, "READY=1", 20*time.Second)
 
 	h.waitStates(uuids, 60*time.Second, arvados.Complete)
 	var mfs map[string]*dto.MetricFamily
@@ -200,11 +199,11 @@ func TestMetricsCountTheScenarioAndTheEndpointNeedsTheToken(t *testing.T) {
 		t.Errorf("%g good polls counted, want several", v)
 	}
 
-	sock.waitFor(t, "WATCHDOG=1")
+	sock.WaitFor(t, "WATCHDOG=1", 20*time.Second)
 	if code := d.stop(15 * time.Second); code != 0 {
 		t.Errorf("exit code %d after SIGTERM, want 0", code)
 	}
-	sock.waitFor(t, "STOPPING=1")
+	sock.WaitFor(t, "STOPPING=1", 20*time.Second)
 }
 
 // scrape reads /metrics with the token and parses it.
@@ -254,59 +253,4 @@ func value(mfs map[string]*dto.MetricFamily, name string, labels map[string]stri
 		}
 	}
 	return sum
-}
-
-// notifySocket listens on a unixgram socket, as systemd does for NOTIFY_SOCKET, and collects
-// the lines of the messages.
-type notifySocket struct {
-	path string
-	conn *net.UnixConn
-	mu   sync.Mutex
-	msgs []string
-	done chan struct{}
-}
-
-func listenNotify(t *testing.T) *notifySocket {
-	t.Helper()
-	// Short: a unix socket's path is limited to 108 bytes.
-	dir, err := os.MkdirTemp("", "sdn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	s := &notifySocket{path: filepath.Join(dir, "notify"), done: make(chan struct{})}
-	s.conn, err = net.ListenUnixgram("unixgram", &net.UnixAddr{Name: s.path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(s.done)
-		buf := make([]byte, 4096)
-		for {
-			n, _, err := s.conn.ReadFromUnix(buf)
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.msgs = append(s.msgs, strings.Split(string(buf[:n]), "\n")...)
-			s.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() { s.conn.Close(); <-s.done })
-	return s
-}
-
-func (s *notifySocket) waitFor(t *testing.T, line string) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		s.mu.Lock()
-		ok := slices.Contains(s.msgs, line)
-		s.mu.Unlock()
-		if ok {
-			return
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t.Fatalf("no %q among the notifications %q", line, s.msgs)
 }

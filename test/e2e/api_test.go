@@ -3,10 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -68,7 +66,7 @@ func (a *api) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPut || r.Method == http.MethodPatch {
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 16<<20))
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		c.Update = containerUpdate(r.Header.Get("Content-Type"), body)
+		c.Update = fakearvados.UpdateAttrs(r.Header.Get("Content-Type"), body)
 	}
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	a.Server.Handler().ServeHTTP(sw, r)
@@ -101,28 +99,6 @@ func who(r *http.Request) string {
 		return "dispatcher2"
 	}
 	return "other"
-}
-
-// containerUpdate extracts the container field of an update body (form or JSON).
-func containerUpdate(contentType string, body []byte) map[string]any {
-	raw := ""
-	if mt, _, _ := mime.ParseMediaType(contentType); mt == "application/json" {
-		var m map[string]json.RawMessage
-		if json.Unmarshal(body, &m) == nil {
-			raw = string(m["container"])
-			var s string
-			if json.Unmarshal(m["container"], &s) == nil {
-				raw = s
-			}
-		}
-	} else if q, err := url.ParseQuery(string(body)); err == nil {
-		raw = q.Get("container")
-	}
-	var out map[string]any
-	if json.Unmarshal([]byte(raw), &out) != nil {
-		return map[string]any{"unparsed": true}
-	}
-	return out
 }
 
 // Calls returns the API requests so far, in the order they ended.

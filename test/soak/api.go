@@ -3,11 +3,9 @@ package soak
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -114,7 +112,7 @@ func (a *api) handler(from string) http.Handler {
 		if r.Method == http.MethodPut || r.Method == http.MethodPatch {
 			body, _ := io.ReadAll(io.LimitReader(r.Body, 16<<20))
 			r.Body = io.NopCloser(bytes.NewReader(body))
-			c.Update = containerUpdate(r.Header.Get("Content-Type"), body)
+			c.Update = fakearvados.UpdateAttrs(r.Header.Get("Content-Type"), body)
 		}
 		status, delay := a.fault(from)
 		if delay > 0 {
@@ -208,28 +206,6 @@ func (w *statusWriter) WriteHeader(code int) {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// containerUpdate extracts the container field of an update body (form or JSON).
-func containerUpdate(contentType string, body []byte) map[string]any {
-	raw := ""
-	if mt, _, _ := mime.ParseMediaType(contentType); mt == "application/json" {
-		var m map[string]json.RawMessage
-		if json.Unmarshal(body, &m) == nil {
-			raw = string(m["container"])
-			var s string
-			if json.Unmarshal(m["container"], &s) == nil {
-				raw = s
-			}
-		}
-	} else if q, err := url.ParseQuery(string(body)); err == nil {
-		raw = q.Get("container")
-	}
-	var out map[string]any
-	if json.Unmarshal([]byte(raw), &out) != nil {
-		return map[string]any{"unparsed": true}
-	}
-	return out
-}
 
 // uuidOf returns the container uuid a request path names ("" for none).
 func uuidOf(path string) string {

@@ -216,9 +216,9 @@ func (d *Dispatcher) kickLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-d.kick:
-			start := time.Now()
+			start := d.now()
 			d.pass(ctx)
-			took = time.Since(start)
+			took = d.now().Sub(start)
 		}
 		c, stop := d.cfg.NewTimer(max(kickGap, passShare*took))
 		select {
